@@ -1,0 +1,10 @@
+"""analogtrain: a NumPy reference simulator of analog in-memory DNN training.
+
+Engine layers (each importable on its own, none imports the CLI)::
+
+    config   -> devices -> pulses -> tile -> algorithms -> nn
+"""
+
+from ._version import __version__
+
+__all__ = ["__version__"]

@@ -1,0 +1,126 @@
+"""Per-pulse update rules of the pulsed device models, as small pure functions.
+
+Each rule returns the new *physical* state ``g`` of the devices after one pulse in
+one direction, before clipping to the device bounds (the caller clips). All arguments
+are NumPy arrays (or scalars) that broadcast against ``g``:
+
+* ``p``: per-device parameters of the touched devices (``scale_up``, ``slope_up``, ...);
+* ``eps``: one standard normal per device (the cycle-to-cycle noise of this pulse);
+* ``c``: per-replica constants (``dw_min_std``, ``mult_noise``, exp-step constants).
+
+Sign convention (aihwkit): an update of sign ``sign(x_j) sign(d_i) > 0`` is a *down*
+(depression) pulse, ``< 0`` an *up* pulse, because SGD subtracts ``lr d x^T``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+# --- linear-step family: constant step, soft bounds, linear step -------------------------------
+
+def linear_step_pulse(g, scale, slope, eps, c):
+    """One pulse of the linear-step family in signed form (spec 1.2, 1.4).
+
+    multiplicative noise:  g + (scale + slope g) (1 + s eps)
+    additive noise:        g + scale (1 + s eps) + slope g
+
+    with ``(scale, slope) = (scale_up, slope_up)`` for an up pulse and
+    ``(-scale_down, -slope_down)`` for a down pulse. Soft bounds have
+    ``slope_up = -scale_up / w_max_ij`` and ``slope_down = -scale_down / w_min_ij`` (the
+    step vanishes at the bound), constant step has slopes 0, linear step
+    ``slope = -gamma scale / w_ref``.
+    """
+    s = c["dw_min_std"]
+    if c["mult_noise"]:
+        return g + (scale + slope * g) * (1.0 + s * eps)
+    return g + scale * (1.0 + s * eps) + slope * g
+
+
+def linear_step_up(g, p, eps, c):
+    """Up pulse: ``g + (scale_up + slope_up g)(1 + s eps)`` (multiplicative noise) or
+    ``g + scale_up (1 + s eps) + slope_up g`` (additive)."""
+    return linear_step_pulse(g, p["scale_up"], p["slope_up"], eps, c)
+
+
+def linear_step_down(g, p, eps, c):
+    """Down pulse: ``g - (scale_down + slope_down g)(1 + s eps)`` (multiplicative noise) or
+    ``g - scale_down (1 + s eps) - slope_down g`` (additive)."""
+    return linear_step_pulse(g, -p["scale_down"], -p["slope_down"], eps, c)
+
+
+def linear_step_magnitudes(g, p):
+    """Noise-free step sizes (up, down) at state g: ``scale + slope g`` per direction."""
+    return p["scale_up"] + p["slope_up"] * g, p["scale_down"] + p["slope_down"] * g
+
+
+def linear_step_symmetry_point(p):
+    """g* where up and down steps are equal: ``(su - sd) / (slope_down - slope_up)``.
+
+    For soft bounds this is ``(su - sd) / (su / w_max - sd / w_min)`` (spec 1.3). Where
+    the two slopes are equal (constant step) no interior point exists: the drift goes to
+    the bound on the side of the larger step, or nowhere (g* = 0) if the steps are equal.
+    """
+    su, sd = p["scale_up"], p["scale_down"]
+    den = p["slope_down"] - p["slope_up"]
+    num = su - sd
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sp = np.where(den > 0, num / np.where(den > 0, den, 1.0),
+                      np.where(num > 0, p["w_max"], np.where(num < 0, p["w_min"], 0.0)))
+    return np.clip(sp, p["w_min"], p["w_max"])
+
+
+# --- power step ----------------------------------------------------------------------------------
+
+def pow_step_up(g, p, eps, c):
+    """Up pulse of the power step: ``g + scale_up ((w_max - g) / r)^gamma_up (1 + s eps)``, r = w_max - w_min."""
+    r = p["w_max"] - p["w_min"]
+    base = np.maximum((p["w_max"] - g) / r, 0.0)
+    return g + p["scale_up"] * base ** p["gamma_up"] * (1.0 + c["dw_min_std"] * eps)
+
+
+def pow_step_down(g, p, eps, c):
+    """Down pulse of the power step: ``g - scale_down ((g - w_min) / r)^gamma_down (1 + s eps)``."""
+    r = p["w_max"] - p["w_min"]
+    base = np.maximum((g - p["w_min"]) / r, 0.0)
+    return g - p["scale_down"] * base ** p["gamma_down"] * (1.0 + c["dw_min_std"] * eps)
+
+
+def pow_step_magnitudes(g, p):
+    r = p["w_max"] - p["w_min"]
+    up = p["scale_up"] * np.maximum((p["w_max"] - g) / r, 0.0) ** p["gamma_up"]
+    down = p["scale_down"] * np.maximum((g - p["w_min"]) / r, 0.0) ** p["gamma_down"]
+    return up, down
+
+
+# --- exponential step ----------------------------------------------------------------------------
+
+def _exp_z(g, p, c):
+    return 2.0 * g * c["a"] / (p["w_max"] - p["w_min"]) + c["b"]
+
+
+def exp_step_up(g, p, eps, c):
+    """Up pulse of the exp step: ``g + max(1 - A_up exp(gamma_up z), 0) (1 + s eps) scale_up``,
+    ``z = 2 g a / (w_max - w_min) + b``; with complex noise the noise is
+    ``s (|dw| + dw_min_std_add + dw_min_std_slope |g|) eps`` instead."""
+    y = np.maximum(1.0 - c["A_up"] * np.exp(c["gamma_up"] * _exp_z(g, p, c)), 0.0)
+    return _exp_apply(g, y * p["scale_up"], eps, c)
+
+
+def exp_step_down(g, p, eps, c):
+    """Down pulse of the exp step: ``g - max(1 - A_down exp(-gamma_down z), 0) (1 + s eps) scale_down``."""
+    y = np.maximum(1.0 - c["A_down"] * np.exp(-c["gamma_down"] * _exp_z(g, p, c)), 0.0)
+    return _exp_apply(g, -y * p["scale_down"], eps, c)
+
+
+def _exp_apply(g, dw, eps, c):
+    if c["complex_noise"]:
+        return g + dw + c["dw_min_std"] * (np.abs(dw) + c["dw_min_std_add"] + c["dw_min_std_slope"] * np.abs(g)) * eps
+    return g + dw * (1.0 + c["dw_min_std"] * eps)
+
+
+def exp_step_magnitudes(g, p, c):
+    z = _exp_z(g, p, c)
+    up = np.maximum(1.0 - c["A_up"] * np.exp(c["gamma_up"] * z), 0.0) * p["scale_up"]
+    down = np.maximum(1.0 - c["A_down"] * np.exp(-c["gamma_down"] * z), 0.0) * p["scale_down"]
+    return up, down

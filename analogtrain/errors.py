@@ -1,0 +1,40 @@
+"""The project's exceptions.
+
+The engine raises only these; the CLI turns each into one line on stderr and an exit
+code: ``ConfigError`` and ``InputError`` (the user's input was rejected before any
+work was done) exit with 2, ``RunError`` (a run failed while it ran) exits with 1.
+"""
+
+from __future__ import annotations
+
+
+class AnalogTrainError(Exception):
+    """Base class of every error the project raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(AnalogTrainError, ValueError):
+    """A configuration value, flag or config file entry is invalid.
+
+    The message names the field and the allowed range, e.g.
+    ``device.dw_min: must be > 0 (got -0.1)``.
+    """
+
+    exit_code = 2
+
+
+class InputError(AnalogTrainError, ValueError):
+    """A user-supplied file (data set, CSV, checkpoint) is missing, unreadable or malformed."""
+
+    exit_code = 2
+
+
+class RunError(AnalogTrainError, RuntimeError):
+    """A run failed while running (e.g. NaN in the weights, an output that cannot be written)."""
+
+    exit_code = 1
+
+
+class NumericalError(RunError):
+    """NaN or inf appeared in weights, activations or the loss."""
