@@ -1,0 +1,97 @@
+"""The ``analogtrain`` command line: a click group and one module per subcommand.
+
+This layer only parses, validates at the edge, shows progress and formats results;
+the work happens in :mod:`analogtrain.experiments` and the engine. Every error the
+project raises on purpose becomes one line on stderr and an exit code (2 for usage and
+configuration errors, 1 for failures while running); no traceback is shown unless
+``ANALOGTRAIN_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from .._version import __version__
+from ..errors import AnalogTrainError
+
+CONTEXT_SETTINGS = dict(help_option_names=["-h", "--help"], max_content_width=100)
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="analogtrain")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (repeatable).")
+@click.option("-q", "--quiet", count=True, help="Less log output on stderr (repeatable).")
+def cli(verbose: int, quiet: int) -> None:
+    """Simulate training of neural networks on analog resistive crossbar arrays.
+
+    \b
+    Algorithms: analog SGD, mixed precision (MP), Tiki-Taka v2 (TTv2), chopped TTv2
+    (c-TTv2), AGAD, and a floating-point baseline (Rasch, Carta et al., Nat. Commun. 2024).
+    Results go to stdout (a table, or one JSON object with --json); logs, warnings and
+    progress go to stderr. Exit codes: 0 ok, 1 failure while running, 2 usage or config error.
+    """
+    level = logging.WARNING - 10 * verbose + 10 * quiet
+    logging.basicConfig(level=max(logging.DEBUG, min(level, logging.CRITICAL)), stream=sys.stderr,
+                        format="analogtrain: %(message)s")
+
+
+def _register() -> None:
+    from . import device as _device  # noqa: F401  (each module adds its command to ``cli``)
+
+    for name in ("program", "train", "estimate", "endurance", "data", "verify"):
+        try:
+            __import__(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script and of ``python -m analogtrain``."""
+    _register()
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = os.environ.get("ANALOGTRAIN_DEBUG", "") not in ("", "0")
+    try:
+        rv = cli.main(args=args, prog_name="analogtrain", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        click.echo("analogtrain: aborted", err=True)
+        return 130
+    except click.ClickException as e:  # usage errors, bad option values, missing files
+        prefix = e.ctx.command_path if getattr(e, "ctx", None) is not None else "analogtrain"
+        click.echo(f"{prefix}: error: {_one_line(e.format_message())}", err=True)
+        return e.exit_code
+    except AnalogTrainError as e:
+        if debug:
+            raise
+        click.echo(f"analogtrain: error: {_one_line(e)}", err=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("analogtrain: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 1
+    except Exception as e:  # a bug: say so in one line, trace only on request
+        if debug:
+            raise
+        click.echo(f"analogtrain: internal error: {type(e).__name__}: {_one_line(e)} "
+                   "(set ANALOGTRAIN_DEBUG=1 for a traceback, and please report it)", err=True)
+        return 1
+
+
+def run() -> None:
+    sys.exit(main())

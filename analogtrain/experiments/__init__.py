@@ -1,0 +1,1 @@
+"""Experiments: build the engine from configs, run it, return plain result data (never print)."""
