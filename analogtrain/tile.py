@@ -200,6 +200,35 @@ class AnalogTile:
             wn = self.device.c["write_noise"].astype(self.dtype)[rep]
             self.w.reshape(-1)[flat] = wf[flat] + wn * standard_normal(self.rng_noise, flat.size, self.dtype)
 
+    def update_rows(self, rows: np.ndarray, x_rows: np.ndarray, lr, update: UpdateConfig | None = None) -> int:
+        """Independent single-row pulsed updates: ``W[r, rows[k], :] -= lr[r] x_rows[r, k, :]``.
+
+        Each (replica, row) pair is one outer-product update with d = e_row (value +1) and
+        x = x_rows[r, k], with its own update/bit-length management: the write step of
+        mixed precision (spec 4.2). x_rows : (R, K, in), rows : (K,) distinct row indices.
+        """
+        cfg = update or self.update_cfg
+        x_rows = np.asarray(x_rows, dtype=self.dtype)
+        R, K, n = x_rows.shape
+        xr = x_rows.reshape(R * K, n)
+        lr_r = np.repeat(np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)), K)
+        dw = np.repeat(self.device.dw_min(), K)
+        plan = P.pulse_probabilities(xr, np.ones((R * K, 1), dtype=self.dtype), lr_r, dw, cfg)
+        tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, self.rng_pulses)
+        counts = P.coincidences(td, tx).reshape(R, K, n)
+        pos = np.flatnonzero(counts != 0)
+        if pos.size == 0:
+            self.last_pulses = 0
+            return 0
+        cnt = counts.reshape(-1)[pos]
+        r, rem = np.divmod(pos, K * n)
+        k, j = np.divmod(rem, n)
+        flat = (r * self.out_size + np.asarray(rows)[k]) * self.in_size + j
+        up = xr.reshape(-1)[pos] < 0          # d = +1: sign(x) > 0 is a down pulse
+        self._pulse(flat, cnt, up)
+        self.last_pulses = int(cnt.sum())
+        return self.last_pulses
+
     def pulse_column(self, j: int, n: np.ndarray) -> int:
         """Apply |n[r, i]| pulses to device (r, i, j), up where n > 0, down where n < 0.
 

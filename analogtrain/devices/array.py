@@ -68,11 +68,14 @@ class DeviceArray:
             else:
                 self.p["const_" + k] = np.broadcast_to(
                     self.c[k].astype(self.dtype)[:, None, None], self.shape).copy()
-        if self.spec.signed is not None:
-            # signed step tables for the fused rule: entry n (down) or N + n (up) of device n
-            self.signed_scale = np.concatenate([-self.p["scale_down"].ravel(), self.p["scale_up"].ravel()])
-            self.signed_slope = np.concatenate([-self.p["slope_down"].ravel(), self.p["slope_up"].ravel()])
         self.has_ref = bool(np.any(self.p["ref"] != 0))
+        if self.spec.signed is not None:
+            # one gather per pulsed device: column n (down) or N + n (up) of this (5, 2N) table
+            # holds (signed scale, signed slope, w_min, w_max, ref) of device n
+            cols = lambda sign: [sign * self.p["scale_up" if sign > 0 else "scale_down"].ravel(),  # noqa: E731
+                                 sign * self.p["slope_up" if sign > 0 else "slope_down"].ravel(),
+                                 self.p["w_min"].ravel(), self.p["w_max"].ravel(), self.p["ref"].ravel()]
+            self.signed_table = np.ascontiguousarray(np.concatenate([np.stack(cols(-1)), np.stack(cols(1))], axis=1))
         self.has_write_noise = bool(np.any(self.c["write_noise"] > 0))
         self.has_decay = any(c.lifetime > 0 for c in cfgs)
         self.has_diffusion = any(c.diffusion > 0 for c in cfgs)
@@ -162,28 +165,26 @@ def _pulse_sorted(dev, w_flat, ii, cc, up, eps, off):
         return off
     # n_ge[k-1] = number of devices with >= k pulses (cc is sorted descending)
     n_ge = np.searchsorted(-cc.astype(np.int64), -np.arange(1, int(cc[0]) + 1), side="right")
-    flat_p = {k: v.reshape(-1) for k, v in dev.p.items()}
-    lo = flat_p["w_min"].take(ii)
-    hi = flat_p["w_max"].take(ii)
     c = dev.constants_for(ii)
     g = w_flat.take(ii)
-    ref = flat_p["ref"].take(ii) if dev.has_ref else None
-    if ref is not None:
-        g += ref
     if dev.spec.signed is not None:
-        sel = ii + up * (dev.signed_scale.size // 2)
-        scale = dev.signed_scale.take(sel)
-        slope = dev.signed_slope.take(sel)
+        scale, slope, lo, hi, ref = dev.signed_table.take(ii + up * dev.plane * dev.n_replicas, axis=1)
+        ref = ref if dev.has_ref else None
 
         def step(n, e):
             return dev.spec.signed(g[:n], scale[:n], slope[:n], e, _slice(c, n))
     else:
+        flat_p = {k: v.reshape(-1) for k, v in dev.p.items()}
+        lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
+        ref = flat_p["ref"].take(ii) if dev.has_ref else None
         names = dev.spec.up_params if up[0] else dev.spec.down_params
         rule = dev.spec.up if up[0] else dev.spec.down
         p = {k: flat_p[k].take(ii) for k in names}
 
         def step(n, e):
             return rule(g[:n], _slice(p, n), e, _slice(c, n))
+    if ref is not None:
+        g += ref
     for n in n_ge.tolist():
         gk = step(n, eps[off:off + n] if eps is not None else 0.0)
         np.maximum(gk, lo[:n], out=gk)

@@ -1,0 +1,72 @@
+"""The common interface of the training algorithms.
+
+Every algorithm owns the arrays of one layer (R replicas of an (out, in) weight
+matrix) and offers the same small interface:
+
+* ``forward(x)`` / ``backward(d)``: MVMs with the visible weights W, x (R, B, in);
+* ``update(x, d, lr)``: the weight update of a mini-batch, x (R, B, in), d (R, B, out),
+  ``lr`` a scalar or (R,); analog updates are applied sample by sample, in order;
+* ``weights()`` / ``set_weights(w)``: the visible weights (R, out, in);
+* ``arrays()``: every internal array by stable name (W, A, H, references, P, P_ref,
+  choppers, pulse counters) for ``arrays.npz``;
+* ``state()`` / ``load_state()``: everything that changes during training, as
+  (dict of arrays, JSON-able dict), for checkpoints that resume bit for bit.
+
+The update direction follows SGD: ``W <- W - lr d x^T`` with d the error at the output.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+def as_replica_lr(lr, n_replicas: int) -> np.ndarray:
+    """The learning rate as an (R,) float64 array."""
+    return np.broadcast_to(np.asarray(lr, dtype=np.float64), (n_replicas,)).copy()
+
+
+class Algorithm(ABC):
+    """Base class; see the module docstring for the contract."""
+
+    name: str = ""
+
+    def __init__(self, n_replicas: int, out_size: int, in_size: int):
+        self.n_replicas, self.out_size, self.in_size = n_replicas, out_size, in_size
+
+    @abstractmethod
+    def forward(self, x: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def backward(self, d: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def update(self, x: np.ndarray, d: np.ndarray, lr) -> None: ...
+
+    @abstractmethod
+    def weights(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def set_weights(self, w: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def arrays(self) -> dict[str, np.ndarray]: ...
+
+    @abstractmethod
+    def state(self) -> tuple[dict[str, np.ndarray], dict]: ...
+
+    @abstractmethod
+    def load_state(self, arrays: dict[str, np.ndarray], info: dict) -> None: ...
+
+    def pulse_totals(self) -> dict[str, int]:
+        """Total device pulses so far per array (needs pulse counting, else empty)."""
+        return {}
+
+    def decay(self) -> None:
+        """Per-mini-batch slow device processes (lifetime decay, diffusion); default: none."""
+
+
+def batched(v: np.ndarray) -> np.ndarray:
+    """(R, n) -> (R, 1, n); (R, B, n) unchanged."""
+    return v[:, None, :] if v.ndim == 2 else v

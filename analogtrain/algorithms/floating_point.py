@@ -1,0 +1,44 @@
+"""Floating-point baseline: exact ``W <- W - lr d x^T`` and exact MVMs (no device, no I/O)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Algorithm, as_replica_lr, batched
+
+
+class FloatingPoint(Algorithm):
+    """W (R, out, in) in floating point; the reference every analog algorithm is compared with."""
+
+    name = "fp"
+
+    def __init__(self, n_replicas: int, out_size: int, in_size: int, dtype=np.float32):
+        super().__init__(n_replicas, out_size, in_size)
+        self.w = np.zeros((n_replicas, out_size, in_size), dtype=dtype)
+
+    def forward(self, x):
+        return np.matmul(x, self.w.swapaxes(-1, -2))
+
+    def backward(self, d):
+        return np.matmul(d, self.w)
+
+    def update(self, x, d, lr):
+        """``W <- W - lr sum_b d_b x_b^T`` (the batch gradient step, order-free in floating point)."""
+        x, d = batched(np.asarray(x, self.w.dtype)), batched(np.asarray(d, self.w.dtype))
+        lr = as_replica_lr(lr, self.n_replicas).astype(self.w.dtype)
+        self.w -= lr[:, None, None] * np.matmul(d.swapaxes(-1, -2), x)
+
+    def weights(self):
+        return self.w.copy()
+
+    def set_weights(self, w):
+        self.w[...] = w
+
+    def arrays(self):
+        return {"W": self.w}
+
+    def state(self):
+        return {"W": self.w}, {}
+
+    def load_state(self, arrays, info):
+        self.w[...] = arrays["W"]

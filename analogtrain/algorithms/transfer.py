@@ -1,0 +1,212 @@
+"""The Tiki-Taka family in one stacked implementation: TTv2, c-TTv2 and AGAD (spec 4.4-4.6).
+
+The three algorithms share the per-sample machinery (auto-scaled, chopper-modulated
+pulsed update of A; every ``transfer_every`` samples one column of A read with a
+one-hot input; digital buffer H; single-pulse writes to W) and differ only in how the
+read is turned into the buffer increment (:mod:`.ttv2` vs :mod:`.agad`) and in the
+chopper schedule. Every parameter is per replica, so a grid that mixes TTv2, c-TTv2
+and AGAD replicas runs as ONE stacked simulation.
+
+Column schedule: the k-th transfer reads column ``k mod in_size``; ``T`` counts full
+passes (incremented after reading the last column).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..config.algorithm import TransferConfig
+from ..errors import ConfigError
+from ..seeding import generator_state, restore_generator
+from ..tile import AnalogTile
+from .agad import agad_readout
+from .base import Algorithm, as_replica_lr, batched
+from .scaling import buffer_step, chopper_flips, ema_max, pulse_count_lr, transfer_lr_scale
+from .ttv2 import chopped_readout
+
+_STRUCTURAL = ("transfer_every", "desired_bl", "auto_scale", "forget_buffer")
+
+
+class TransferFamily(Algorithm):
+    """A (fast, gradient) and W (slow, weight) tiles of R replicas, buffer H and choppers.
+
+    Parameters
+    ----------
+    tile_a, tile_w : the gradient and weight arrays (same R, out, in)
+    cfgs : one TransferConfig per replica (TTv2: in_chop_prob 0; c-TTv2: > 0; AGAD:
+        dynamic_reference); structural fields (transfer_every, desired_bl, auto_scale,
+        forget_buffer) must agree
+    rng_chopper : random chopper flips
+    names : per-replica algorithm names (for reports)
+    """
+
+    name = "transfer"
+
+    def __init__(self, tile_a: AnalogTile, tile_w: AnalogTile, cfgs: Sequence[TransferConfig],
+                 rng_chopper: np.random.Generator, names: Sequence[str] | None = None):
+        super().__init__(tile_w.n_replicas, tile_w.out_size, tile_w.in_size)
+        if tile_a.shape != tile_w.shape:
+            raise ValueError("A and W must have the same shape")
+        cfgs = list(cfgs)
+        if len(cfgs) != self.n_replicas:
+            raise ValueError("one TransferConfig per replica")
+        for f in _STRUCTURAL:
+            if len({getattr(c, f) for c in cfgs}) != 1:
+                raise ConfigError(f"algorithm.{f}: must be the same for all replicas of one stack")
+        c0 = cfgs[0]
+        self.A, self.W = tile_a, tile_w
+        self.names = list(names) if names is not None else ["transfer"] * self.n_replicas
+        self.n_s, self.desired_bl = c0.transfer_every, c0.desired_bl
+        self.auto_scale, self.forget_buffer = c0.auto_scale, c0.forget_buffer
+        f64 = lambda field: np.array([getattr(c, field) for c in cfgs], dtype=np.float64)  # noqa: E731
+        b = lambda field: np.array([getattr(c, field) for c in cfgs], dtype=bool)  # noqa: E731
+        self.fast_lr, self.auto_momentum = f64("fast_lr"), f64("auto_momentum")
+        self.scale_fast_lr, self.scale_transfer_lr = b("scale_fast_lr"), b("scale_transfer_lr")
+        self.transfer_lr, self.buffer_granularity = f64("transfer_lr"), f64("buffer_granularity")
+        self.auto_granularity = f64("auto_granularity")
+        self.correct_gradient_magnitudes = b("correct_gradient_magnitudes")
+        self.in_chop_prob, self.out_chop_prob = f64("in_chop_prob"), f64("out_chop_prob")
+        self.in_chop_random, self.dynamic, self.warm_up = b("in_chop_random"), b("dynamic_reference"), b("warm_up")
+        self.n_c = np.array([c.n_c for c in cfgs], dtype=np.int64)
+        self.mu = np.minimum(f64("tail_weightening") / np.where(self.n_c > 0, self.n_c, 1), 1.0)
+        self.momentum, self.max_steps = f64("momentum"), f64("max_steps")
+        self.any_dynamic = bool(self.dynamic.any())
+        self.any_out_chop = bool(np.any(self.out_chop_prob > 0))
+        R, m, n = tile_w.shape
+        self.H = np.zeros((R, m, n), dtype=np.float64)
+        self.P = np.zeros((R, m, n), dtype=np.float64) if self.any_dynamic else None
+        self.P_ref = np.zeros((R, m, n), dtype=np.float64) if self.any_dynamic else None
+        self.switched = np.zeros((R, n), dtype=bool)
+        self.c_in = np.ones((R, n), dtype=tile_a.dtype)
+        self.c_out = np.ones((R, m), dtype=tile_a.dtype)
+        self.m_x = np.zeros(R)
+        self.m_d = np.zeros(R)
+        self.t = 0       # samples seen
+        self.k = 0       # next column to read
+        self.T = 0       # full passes over the columns
+        self.n_transfers = 0
+        self.w_writes = 0
+        self.rng_chopper = rng_chopper
+        self.dw_a = tile_a.device.granularity()
+        self.dw_w = tile_w.device.granularity()
+        self.A.set_weights(0.0)  # A starts at its reference (stored value 0)
+
+    # -------------------------------------------------------------- MVMs
+    def forward(self, x):
+        return self.W.forward(x)
+
+    def backward(self, d):
+        return self.W.backward(d)
+
+    # ------------------------------------------------------------ update
+    def update(self, x, d, lr):
+        """One mini-batch: running maxima over the batch (spec 5.1), then per sample the
+        chopped pulsed update of A and, every n_s samples, a transfer."""
+        x, d = batched(np.asarray(x)), batched(np.asarray(d))
+        B = x.shape[1]
+        lr = as_replica_lr(lr, self.n_replicas)
+        if self.auto_scale:
+            self.m_x = ema_max(self.m_x, np.abs(x).max(axis=(1, 2)).astype(np.float64), self.auto_momentum, B)
+            self.m_d = ema_max(self.m_d, np.abs(d).max(axis=(1, 2)).astype(np.float64), self.auto_momentum, B)
+        lam_a = pulse_count_lr(lr, self.fast_lr, self.desired_bl, self.dw_a, self.m_x, self.m_d,
+                               self.auto_scale, self.scale_fast_lr)
+        lam_h = transfer_lr_scale(lr, lam_a, self.transfer_lr, self.scale_transfer_lr, self.buffer_granularity,
+                                  self.auto_granularity, self.dw_a, self.dw_w, self.in_size, self.n_s,
+                                  self.correct_gradient_magnitudes)
+        for b in range(B):
+            self.A.update(x[:, b] * self.c_in, d[:, b] * self.c_out, lam_a)
+            self.t += 1
+            if self.t % self.n_s == 0:
+                self.transfer(self.k, lam_h)
+                self.k = (self.k + 1) % self.in_size
+
+    def transfer(self, j: int, lam_h: np.ndarray) -> None:
+        """Read column j of A, update H, write W, then chopper bookkeeping (spec 4.4.3, 4.6.2)."""
+        v = self.A.read_column(j).astype(np.float64)
+        c_in_j = self.c_in[:, j].astype(np.float64)
+        c_out = self.c_out.astype(np.float64)
+        if self.any_dynamic:
+            was = self.switched[:, j] & self.dynamic
+            self.switched[:, j] = False
+            d_dyn, p_new, pref_new = agad_readout(v, self.P[:, :, j], self.P_ref[:, :, j], was, c_in_j, c_out,
+                                                  self.mu)
+            dyn = self.dynamic[:, None]
+            delta = np.where(dyn, d_dyn, chopped_readout(v, c_in_j, c_out))
+            self.P[:, :, j] = np.where(dyn, p_new, self.P[:, :, j])
+            self.P_ref[:, :, j] = np.where(dyn, pref_new, self.P_ref[:, :, j])
+        else:
+            delta = chopped_readout(v, c_in_j, c_out)
+        self.H[:, :, j], n = buffer_step(self.H[:, :, j], delta, lam_h, self.max_steps, self.momentum,
+                                         self.forget_buffer)
+        if self.any_dynamic:
+            allowed = ~(self.dynamic & self.warm_up) | (self.T > self.n_c)
+            n = n * allowed[:, None]
+        if n.any():
+            self.w_writes += self.W.pulse_column(j, n)
+        self.n_transfers += 1
+        u = self.rng_chopper.random(self.n_replicas)
+        flip = chopper_flips(self.T, self.n_c, self.in_chop_prob, self.in_chop_random, self.dynamic, u)
+        if flip.any():
+            self.c_in[flip, j] *= -1
+            self.switched[flip, j] = True
+        if j == self.in_size - 1:
+            if self.any_out_chop:
+                u2 = self.rng_chopper.random(self.c_out.shape)
+                self.c_out[u2 < self.out_chop_prob[:, None]] *= -1
+            self.T += 1
+
+    # ------------------------------------------------------------- state
+    def weights(self):
+        return self.W.get_weights()
+
+    def set_weights(self, w):
+        self.W.set_weights(w)
+
+    def arrays(self):
+        out = {f"W.{k}": v for k, v in self.W.arrays().items()}
+        out.update({f"A.{k}": v for k, v in self.A.arrays().items()})
+        out.update(H=self.H, c_in=self.c_in, c_out=self.c_out, m_x=self.m_x, m_d=self.m_d)
+        if self.any_dynamic:
+            out.update(P=self.P, P_ref=self.P_ref)
+        return out
+
+    def counters(self) -> dict:
+        return {"samples": self.t, "next_column": self.k, "full_passes": self.T, "transfers": self.n_transfers,
+                "w_write_pulses": self.w_writes}
+
+    def state(self):
+        a_arr, a_rng = self.A.state()
+        w_arr, w_rng = self.W.state()
+        arrays = {f"A.{k}": v for k, v in a_arr.items()}
+        arrays.update({f"W.{k}": v for k, v in w_arr.items()})
+        arrays.update(H=self.H, c_in=self.c_in, c_out=self.c_out, m_x=self.m_x, m_d=self.m_d,
+                      switched=self.switched)
+        if self.any_dynamic:
+            arrays.update(P=self.P, P_ref=self.P_ref)
+        info = {"A": a_rng, "W": w_rng, "chopper": generator_state(self.rng_chopper), **self.counters()}
+        return arrays, info
+
+    def load_state(self, arrays, info):
+        self.A.load_state({k[2:]: v for k, v in arrays.items() if k.startswith("A.")}, info["A"])
+        self.W.load_state({k[2:]: v for k, v in arrays.items() if k.startswith("W.")}, info["W"])
+        for name in ("H", "c_in", "c_out", "m_x", "m_d", "switched", "P", "P_ref"):
+            target = getattr(self, name)
+            if target is not None:
+                target[...] = arrays[name]
+        self.rng_chopper = restore_generator(info["chopper"])
+        self.t, self.k, self.T = int(info["samples"]), int(info["next_column"]), int(info["full_passes"])
+        self.n_transfers, self.w_writes = int(info["transfers"]), int(info["w_write_pulses"])
+
+    def pulse_totals(self):
+        out = {}
+        for name, tile in (("A", self.A), ("W", self.W)):
+            if tile.count_pulses:
+                out[name] = int(tile.up_count.sum() + tile.down_count.sum())
+        return out
+
+    def decay(self):
+        for tile in (self.A, self.W):
+            tile.decay()
+            tile.diffuse()
