@@ -17,10 +17,16 @@ class FloatingPoint(Algorithm):
         self.w = np.zeros((n_replicas, out_size, in_size), dtype=dtype)
 
     def forward(self, x):
-        return np.matmul(x, self.w.swapaxes(-1, -2))
+        """y = W x exactly; x (R, B, in) -> (R, B, out), or (R, in) -> (R, out)."""
+        x = np.asarray(x, self.w.dtype)
+        y = np.matmul(batched(x), self.w.swapaxes(-1, -2))
+        return y[:, 0] if x.ndim == 2 else y
 
     def backward(self, d):
-        return np.matmul(d, self.w)
+        """z = W^T d exactly; d (R, B, out) -> (R, B, in), or (R, out) -> (R, in)."""
+        d = np.asarray(d, self.w.dtype)
+        z = np.matmul(batched(d), self.w)
+        return z[:, 0] if d.ndim == 2 else z
 
     def update(self, x, d, lr):
         """``W <- W - lr sum_b d_b x_b^T`` (the batch gradient step, order-free in floating point)."""

@@ -1,0 +1,79 @@
+"""Parsing helpers for comma lists, sizes and typed values given on the command line."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from ..errors import ConfigError
+
+
+def parse_scalar(text: str) -> Any:
+    """'3' -> 3, '0.5' -> 0.5, 'true' -> True, anything else stays a string."""
+    t = text.strip()
+    low = t.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        return float(t)
+    except ValueError:
+        return t
+
+
+def comma_list(text: str | list | tuple, flag: str, conv: Callable[[str], Any] = str) -> tuple:
+    """Split 'a,b,c' (or take a TOML list) and convert each item; ConfigError naming the flag."""
+    items = [str(v).strip() for v in text] if isinstance(text, (list, tuple)) else str(text).split(",")
+    items = [i for i in (s.strip() for s in items) if i]
+    if not items:
+        raise ConfigError(f"{flag}: expected a comma-separated list (got {text!r})")
+    out = []
+    for i in items:
+        try:
+            out.append(conv(i))
+        except ConfigError:
+            raise
+        except (TypeError, ValueError):
+            raise ConfigError(f"{flag}: {i!r} is not a valid value") from None
+    return tuple(out)
+
+
+def positive_float(flag: str, allow_zero: bool = False) -> Callable[[str], float]:
+    def conv(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise ConfigError(f"{flag}: {s!r} is not a number") from None
+        if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+            raise ConfigError(f"{flag}: must be {'>= 0' if allow_zero else '> 0'} (got {s})")
+        return v
+    return conv
+
+
+def parse_size(text: str, flag: str = "--size") -> tuple[int, int]:
+    """'20' -> (20, 20); '256x784' -> (out=256, in=784)."""
+    t = str(text).lower().replace(" ", "")
+    parts = t.split("x")
+    try:
+        dims = [int(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"{flag}: expected N or OUTxIN, e.g. 20 or 256x784 (got {text!r})") from None
+    if len(dims) == 1:
+        dims = dims * 2
+    if len(dims) != 2 or min(dims) < 1 or max(dims) > 65536:
+        raise ConfigError(f"{flag}: expected N or OUTxIN with sizes in [1, 65536] (got {text!r})")
+    return dims[0], dims[1]
+
+
+def parse_sweep(item: str) -> tuple[str, tuple]:
+    """'KEY=v1,v2' -> ('KEY', (v1, v2)) with typed values."""
+    if "=" not in item:
+        raise ConfigError(f"--sweep {item!r}: expected KEY=v1,v2,...")
+    key, vals = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--sweep {item!r}: empty key")
+    return key, comma_list(vals, f"--sweep {key}", parse_scalar)
