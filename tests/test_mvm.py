@@ -109,6 +109,30 @@ def test_bound_management_recovers_saturated_output():
     assert abs(y_none[0, 1] - exact[1]) <= quant_bound(W, x[:, None, :], io)[0, 0, 1] + 1e-12
 
 
+def test_bound_management_per_sample_and_replica():
+    """Only the saturated samples are recomputed, each with its own replica's weights and its
+    own reduction factor; the others equal the pass without bound management bit for bit."""
+    io = IOConfig(out_noise=0.0)
+    t = _tile(io, out=3, inp=8, R=2)
+    W = _weights(t.shape, scale=0.2, seed=7)
+    W[0, 1] = 2.5    # replica 0, row 1: 20 at x = 1 -> red 2
+    W[1, 2] = -5.0   # replica 1, row 2: -40 at x = 1 -> -20 at red 2, -10 at red 4
+    t.set_weights(W)
+    # noise management divides by max|x|: one large entry and small others keep |W x|/max|x| < 12 ...
+    x = np.random.default_rng(8).uniform(-0.05, 0.05, size=(2, 5, 8))
+    x[:, :, 0] = 0.5
+    x[:, 2] = 1.0    # ... except sample 2, which saturates in both replicas
+    y = t.forward(x)
+    y_none = t.forward(x, IOConfig(out_noise=0.0, bound_management="none"))
+    exact = np.einsum("roi,rbi->rbo", W, x)
+    others = [0, 1, 3, 4]
+    assert np.array_equal(y[:, others], y_none[:, others])
+    for r, red in ((0, 2.0), (1, 4.0)):
+        bound = quant_bound(W[r:r + 1], x[r:r + 1, 2:3], io, red=red)[0, 0]
+        assert np.all(np.abs(y[r, 2] - exact[r, 2]) <= bound + 1e-12), (r, y[r, 2], exact[r, 2])
+    assert np.all(np.abs(y_none[:, 2]) <= io.out_bound + 1e-12)
+
+
 def test_bound_management_gives_up_at_its_limit():
     """red takes 1, 2, 4, 8, 16 (limit max_bm_res / inp_step = 15.75): an output 40x the bound
     stays clipped at out_bound * 16 * max|x|."""

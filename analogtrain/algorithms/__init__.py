@@ -49,14 +49,16 @@ def algorithm_class(name: str) -> str:
 def build_stack(names: Sequence[str], alg_cfgs: Sequence, dev_w: Sequence[PulsedDevice],
                 dev_a: Sequence[PulsedDevice] | None, out_size: int, in_size: int, *, io: IOConfig,
                 seed: int, replica_seeds: Sequence[int], stack_id: int = 0, dtype=np.float32,
-                count_pulses: bool = False, update: UpdateConfig | None = None) -> Algorithm:
+                count_pulses: bool = False, update: UpdateConfig | None = None,
+                device_path: tuple = ()) -> Algorithm:
     """One stacked simulation of R replicas of an (out, in) layer.
 
     names : per-replica algorithm names, all of one class (see :func:`algorithm_class`)
     alg_cfgs : per-replica algorithm configs; dev_w / dev_a : per-replica device configs
     io : forward I/O of W (backward: the same without bound management)
     seed, stack_id : root of the dynamic streams (pulses, noise, chopper) of this stack
-    replica_seeds : per replica, the seed of its device-to-device draw
+    replica_seeds : per replica, the seed of its device-to-device draw (stream
+        ``("device", *device_path, array)`` of that seed; layers pass their index as path)
     update : pulse settings of the SGD update onto W (default aihwkit UpdateParameters)
     """
     classes = {algorithm_class(n) for n in names}
@@ -70,7 +72,7 @@ def build_stack(names: Sequence[str], alg_cfgs: Sequence, dev_w: Sequence[Pulsed
     def tile(devs, array, upd, tile_io):
         idx = ARRAY_STREAM[array]
         return AnalogTile(list(devs), out_size, in_size, io=tile_io, update=upd,
-                          rng_device=[generator(s, "device", idx) for s in replica_seeds],
+                          rng_device=[generator(s, "device", *device_path, idx) for s in replica_seeds],
                           rng_pulses=generator(seed, "pulses", stack_id, idx),
                           rng_noise=generator(seed, "noise", stack_id, idx), dtype=dtype,
                           count_pulses=count_pulses)

@@ -9,6 +9,13 @@ Tolerance: g - g* is (to first order) an AR(1) process with coefficient 1 - kapp
 increment variance sigma^2 = m*^2 (+ c2c noise), m* the step size at g*. The time average
 over N steps then has standard error  sigma / (kappa sqrt(N))  per device. Tests allow 5 SE
 per device and 5 SE (sqrt(sum SE_i^2) / n) for the device average. Runs are seeded.
+
+The argument needs the state to stay off the hard clip at the device bounds. A soft-bounds
+step from g covers the fraction |slope| of the distance to the bound, so it never overshoots
+while |slope| < 1 (noise aside). With a 30 % bound spread a few sampled devices have
+|slope| near or above 1 (a bound within one step of the SP): clipping then biases their
+average (a real effect the formula does not model). The per-device check therefore covers
+devices with max |slope| < K_MAX = 0.4, and the test requires most devices to qualify.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from analogtrain.devices.sampling import replica_constants, sample_device
 from analogtrain.experiments.characterise import characterise, default_pulses, default_random_pulses
 from analogtrain.seeding import generator
 
+K_MAX = 0.4  # see module docstring
 N_DEV = 40
 L = 20_000  # random pulses; the second half (N = 10000) is averaged
 
@@ -47,7 +55,13 @@ def sp_standard_errors(cfg, p, N):
         var = m ** 2 * (1 + s ** 2)
     else:
         var = m ** 2 + s ** 2 * (su ** 2 + sd ** 2) / 2
-    return np.sqrt(var) / (kappa * np.sqrt(N))
+    se = np.sqrt(var) / (kappa * np.sqrt(N))
+    if "slope_up" in p:
+        k_max = np.maximum(np.abs(p["slope_up"][0]), np.abs(p["slope_down"][0]))
+    else:
+        k_max = np.maximum(su, sd) / r
+    unclipped = k_max < K_MAX
+    return se, unclipped
 
 
 CASES = {
@@ -69,11 +83,14 @@ def test_symmetry_point_formula_equals_random_pulse_level(case):
     res = characterise(cfg, n_devices=N_DEV, cycles=1, pulses=20, random_pulses=L, seed=1)
     p = device_params(cfg, seed=1)
     np.testing.assert_allclose(res.sp_formula, p["sp"][0], rtol=1e-12, atol=1e-15)
-    se = sp_standard_errors(cfg, p, L - L // 2)
+    se, ok = sp_standard_errors(cfg, p, L - L // 2)
+    assert ok.mean() >= 0.75, ok.mean()
     diff = res.sp_simulated - res.sp_formula
-    assert np.all(np.abs(diff) < 5 * se), (np.abs(diff) / se).max()
-    se_mean = np.sqrt(np.sum(se ** 2)) / N_DEV
-    assert abs(diff.mean()) < 5 * se_mean
+    assert np.all(np.abs(diff[ok]) < 5 * se[ok]), (np.abs(diff[ok]) / se[ok]).max()
+    se_mean = np.sqrt(np.sum(se[ok] ** 2)) / ok.sum()
+    assert abs(diff[ok].mean()) < 5 * se_mean
+    # every device, clipped or not, settles within its bounds
+    assert np.all(res.sp_simulated >= p["w_min"][0]) and np.all(res.sp_simulated <= p["w_max"][0])
     s = res.summary
     assert s["symmetry_point"]["mean"] == pytest.approx(res.sp_formula.mean())
     assert s["symmetry_point_simulated"]["mean"] == pytest.approx(res.sp_simulated.mean())
