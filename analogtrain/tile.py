@@ -310,13 +310,14 @@ class AnalogTile:
         return out
 
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
-        """Mutable state: (arrays, JSON-able rng states). Device parameters are rebuilt from the config."""
-        arrs = {"w": self.w}
+        """A snapshot of the mutable state: (copied arrays, JSON-able rng states). Device
+        parameters are not included: they are rebuilt from the config and seed."""
+        arrs = {"w": self.w.copy()}
         if self.w_persistent is not None:
-            arrs["w_persistent"] = self.w_persistent
+            arrs["w_persistent"] = self.w_persistent.copy()
         if self.count_pulses:
-            arrs["up_count"] = self.up_count
-            arrs["down_count"] = self.down_count
+            arrs["up_count"] = self.up_count.copy()
+            arrs["down_count"] = self.down_count.copy()
         return arrs, {"pulses": generator_state(self.rng_pulses), "noise": generator_state(self.rng_noise)}
 
     def load_state(self, arrays: dict[str, np.ndarray], rng_states: dict) -> None:

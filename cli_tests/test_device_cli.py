@@ -224,18 +224,12 @@ def test_missing_config_file(tmp_path, capsys):
     _check_error(rc, out, err, "nope.toml", out_dir)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: cli/options.py seed_option is type=int without a lower bound; "
-                                       "--seed -1 reaches numpy SeedSequence and ends as 'internal error: "
-                                       "ValueError' with exit 1 instead of a usage error with exit 2")
 def test_negative_seed_is_a_usage_error(tmp_path, capsys):
     out_dir = tmp_path / "out"
     rc, out, err = run(["device", "--seed", "-1", "--out", str(out_dir), *FAST], capsys)
     _check_error(rc, out, err, "seed", out_dir)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: --set preset=NAME is accepted and silently ignored (config/loading.py "
-                                       "resolve_device only reads the preset from --preset or the file; "
-                                       "device_from_dict pops the key), so the default softbounds preset is used")
 def test_set_preset_is_applied_or_rejected(capsys):
     rc, out, err = run(["device", "--set", "preset=reram-sb", "--print-config"], capsys)
     if rc == 0:

@@ -125,9 +125,6 @@ def test_io_and_update_validation():
     assert section_from(UpdateConfig, {"desired_bl": "10"}, section="update").desired_bl == 10
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: IOConfig accepts out_res/inp_res in (1, 2] (levels <= 2) at construction; "
-                                       "the ConfigError only comes later from the inp_step/out_step property and "
-                                       "does not name the field")
 def test_io_resolution_as_too_few_levels_rejected_at_construction():
     with pytest.raises(ConfigError, match=r"io\.out_res"):
         IOConfig(out_res=1.5)
@@ -172,12 +169,7 @@ def test_aliases():
 
 
 @pytest.mark.parametrize("first, second", [("dw_min", "delta"), ("delta", "dw_min")])
-def test_alias_and_field_given_twice_is_an_error(first, second, request):
-    if first == "delta":
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="BUG: 'given twice' check in config/fields.py build() and config/loading.py "
-                                "merge_device_layers() is order dependent: alias first, then the field name, "
-                                "silently keeps the later value"))
+def test_alias_and_field_given_twice_is_an_error(first, second):
     values = {"model": "soft_bounds", first: 0.1, second: 0.2}
     with pytest.raises(ConfigError, match="given twice"):
         device_from_dict(values)

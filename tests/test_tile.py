@@ -180,9 +180,6 @@ def test_state_round_trip_reproduces_trajectory(preset):
         make_tile(cfg, out=3, count_pulses=True).load_state(*saved)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: AnalogTile.state() returns the live weight/counter arrays "
-                                       "(not copies), so a saved state changes with later updates and "
-                                       "load_state() of it restores the wrong weights")
 def test_state_is_a_snapshot():
     cfg = resolve_device(preset="softbounds")
     t = make_tile(cfg, count_pulses=True)

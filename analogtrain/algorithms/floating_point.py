@@ -44,7 +44,7 @@ class FloatingPoint(Algorithm):
         return {"W": self.w}
 
     def state(self):
-        return {"W": self.w}, {}
+        return {"W": self.w.copy()}, {}
 
     def load_state(self, arrays, info):
         self.w[...] = arrays["W"]

@@ -110,7 +110,7 @@ class MixedPrecision(Algorithm):
     def state(self):
         arrs, rng = self.tile.state()
         arrays = {f"W.{k}": v for k, v in arrs.items()}
-        arrays.update(chi=self.chi, requested=self.requested)
+        arrays.update(chi=self.chi.copy(), requested=self.requested.copy())
         return arrays, {"W": rng, "t": self.t, "row": self.row, "quant": generator_state(self.rng_quant)}
 
     def load_state(self, arrays, info):

@@ -181,10 +181,10 @@ class TransferFamily(Algorithm):
         w_arr, w_rng = self.W.state()
         arrays = {f"A.{k}": v for k, v in a_arr.items()}
         arrays.update({f"W.{k}": v for k, v in w_arr.items()})
-        arrays.update(H=self.H, c_in=self.c_in, c_out=self.c_out, m_x=self.m_x, m_d=self.m_d,
-                      switched=self.switched)
+        arrays.update(H=self.H.copy(), c_in=self.c_in.copy(), c_out=self.c_out.copy(), m_x=self.m_x.copy(),
+                      m_d=self.m_d.copy(), switched=self.switched.copy())
         if self.any_dynamic:
-            arrays.update(P=self.P, P_ref=self.P_ref)
+            arrays.update(P=self.P.copy(), P_ref=self.P_ref.copy())
         info = {"A": a_rng, "W": w_rng, "chopper": generator_state(self.rng_chopper), **self.counters()}
         return arrays, info
 

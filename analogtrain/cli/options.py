@@ -26,7 +26,7 @@ def _compose(*decorators: Callable) -> Callable:
     return deco
 
 
-seed_option = click.option("--seed", type=int, default=0, show_default=True,
+seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                            help="Master seed; split into named streams (device draw, pulses, noise, data).")
 
 device_options = _compose(
@@ -79,6 +79,12 @@ def load_device_sources(preset, config_file, device_config_file, sets) -> tuple[
             values.pop("model", None)
         values.update(dev)
     pairs = parse_assignments(sets)
+    set_presets = [v for k, v in pairs if k == "preset"]
+    if set_presets:
+        if preset is not None and preset != set_presets[-1]:
+            raise ConfigError(f"--set preset={set_presets[-1]} conflicts with --preset {preset}")
+        preset = set_presets[-1]
+        pairs = [(k, v) for k, v in pairs if k != "preset"]
     if preset is None and "preset" not in values and "model" not in values and not any(k == "model" for k, _ in pairs):
         preset = "softbounds"
     return preset, values, pairs

@@ -183,14 +183,16 @@ def build(cls: type, values: dict[str, Any], section: str, extra_ok: Sequence[st
     """
     fmap = field_map(cls)
     kwargs: dict[str, Any] = {}
+    given_as: dict[str, str] = {}
     for key, value in values.items():
         if key in extra_ok:
             continue
         f = fmap.get(key)
         if f is None:
             raise ConfigError(unknown_key_message(section, key, [f.name for f in dataclasses.fields(cls)]))
-        if f.name in kwargs and key != f.name:
-            raise ConfigError(f"{section}.{key}: given twice (also as {f.name})")
+        if f.name in given_as:
+            raise ConfigError(f"{section}.{key}: given twice (also as {given_as[f.name]})")
+        given_as[f.name] = key
         kwargs[f.name] = coerce(cls, f, value, f"{section}.{key}")
     return cls(**kwargs)
 

@@ -46,6 +46,10 @@ class IOConfig:
 
     def __post_init__(self) -> None:
         validate(self, "io")
+        for name in ("inp_res", "out_res"):
+            v = getattr(self, name)
+            if 1 < v <= 2:
+                raise ConfigError(f"io.{name}: a resolution > 1 is a number of levels and must be > 2 (got {v:g})")
 
     @property
     def inp_step(self) -> float:

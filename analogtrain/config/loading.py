@@ -107,10 +107,12 @@ def merge_device_layers(layers: Sequence[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for layer in layers:
         canon: dict[str, Any] = {}
+        given_as: dict[str, str] = {}
         for k, v in layer.items():
             name = aliases.get(k, k)
-            if name in canon and name != k:
-                raise ConfigError(f"device.{k}: given twice (also as {name})")
+            if name in given_as:
+                raise ConfigError(f"device.{k}: given twice (also as {given_as[name]})")
+            given_as[name] = k
             canon[name] = v
         for k, v in canon.items():
             for virtual, targets in _GROUPS.items():

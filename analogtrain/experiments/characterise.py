@@ -49,8 +49,8 @@ def default_pulses(cfg: PulsedDevice) -> int:
 
 
 def default_random_pulses(cfg: PulsedDevice) -> int:
-    """Length of the random sequence: 40 n_states (>= 4000), enough to forget the start."""
-    return int(max(4000, min(400000, round(40 * cfg.n_states))))
+    """Length of the random sequence: 40 n_states, within [4000, 100000], enough to forget the start."""
+    return int(max(4000, min(100000, round(40 * cfg.n_states))))
 
 
 def characterise(cfg: PulsedDevice, *, n_devices: int = 100, cycles: int = 3, pulses: int | None = None,

@@ -101,7 +101,7 @@ class AnalogLinear(Layer):
         arrs, info = self.alg.state()
         arrs = dict(arrs)
         if self.b is not None:
-            arrs["bias"] = self.b
+            arrs["bias"] = self.b.copy()
         return arrs, info
 
     def load_state(self, arrays, info):
