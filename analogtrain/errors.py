@@ -38,3 +38,9 @@ class RunError(AnalogTrainError, RuntimeError):
 
 class NumericalError(RunError):
     """NaN or inf appeared in weights, activations or the loss."""
+
+
+class Interrupted(AnalogTrainError):
+    """The run was stopped by Ctrl-C or SIGTERM; the message says how to resume (exit 130)."""
+
+    exit_code = 130

@@ -16,7 +16,7 @@ import sys
 import click
 
 from .._version import __version__
-from ..errors import AnalogTrainError
+from ..errors import AnalogTrainError, Interrupted
 
 CONTEXT_SETTINGS = dict(help_option_names=["-h", "--help"], max_content_width=100)
 
@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as e:  # usage errors, bad option values, missing files
         prefix = e.ctx.command_path if getattr(e, "ctx", None) is not None else "analogtrain"
         click.echo(f"{prefix}: error: {_one_line(e.format_message())}", err=True)
+        return e.exit_code
+    except Interrupted as e:
+        click.echo(f"analogtrain: {_one_line(e)}", err=True)
         return e.exit_code
     except AnalogTrainError as e:
         if debug:

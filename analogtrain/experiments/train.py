@@ -338,3 +338,29 @@ def run_train(cfg: TrainConfig, out_dir: Path | None = None, resume: Path | None
     final = dict(metrics[-1]) if metrics else {}
     return TrainResult(config=cfg, epochs=metrics, final=final, wall_s=wall0 + time.perf_counter() - t_run,
                        model=model, data_info=data.info, resumed_from=start)
+
+
+# ------------------------------------------------------------------ config <-> JSON
+def config_to_dict(cfg: TrainConfig) -> dict:
+    d = dataclasses.asdict(cfg)
+    d["algo_sets"] = dict(cfg.algo_sets)
+    d["device"] = {"preset": cfg.device.preset, "values": dict(cfg.device.values), "sets": dict(cfg.device.sets)}
+    return d
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    d = dict(d)
+    dev = d.pop("device", {}) or {}
+    d["algo_sets"] = tuple((d.get("algo_sets") or {}).items())
+    d["device"] = DeviceSource(preset=dev.get("preset"), values=tuple((dev.get("values") or {}).items()),
+                               sets=tuple((dev.get("sets") or {}).items()))
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(d) - known
+    if unknown:
+        raise ConfigError(f"train config: unknown key(s) {', '.join(sorted(unknown))}")
+    return TrainConfig(**d)
+
+
+def config_diff(a: TrainConfig, b: TrainConfig) -> list[str]:
+    da, db = a.hash_fields(), b.hash_fields()
+    return [k for k in da if da[k] != db.get(k)]

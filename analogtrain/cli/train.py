@@ -1,0 +1,244 @@
+"""``analogtrain train``: train fc3 / LeNet on MNIST (or the 8x8 digits) and the LSTM on War and Peace."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import report
+from ..config.algorithm import canonical_algorithm
+from ..config.io import IO_PRESETS
+from ..config.loading import read_toml
+from ..errors import ConfigError, InputError, Interrupted
+from ..experiments.program import DeviceSource
+from ..experiments.train import (DATASETS, TrainConfig, config_diff, config_from_dict, config_to_dict, run_train,
+                                 validate_config)
+from ..nn.models import MODELS
+from . import cli
+from .options import device_options, load_device_sources, progress_option, seed_option, show_progress
+from .parsing import parse_scalar
+
+#: per-model defaults where a flag is not given (aihwkit examples, spec 9)
+MODEL_DEFAULTS = {
+    "fc3": dict(dataset="mnist", batch_size=10, lr=0.5, grad_clip=0.0),
+    "lenet": dict(dataset="mnist", batch_size=8, lr=0.1, grad_clip=0.0),
+    "lstm": dict(dataset="warpeace", batch_size=32, lr=0.1, grad_clip=1.0),
+}
+_FLAGS = ("model", "dataset", "algorithm", "epochs", "batch_size", "lr", "lr_step", "lr_gamma", "limit_train",
+          "limit_test", "io", "dtype", "count_pulses", "grad_clip", "dropout", "seq_len", "hidden")
+
+
+@cli.command("train")
+@click.option("--model", type=click.Choice(MODELS), default=None, help="Network [default: fc3].")
+@click.option("--dataset", type=click.Choice(DATASETS), default=None,
+              help="Data set [default: mnist for fc3/lenet, warpeace for lstm].")
+@click.option("--algorithm", default=None, help="fp, sgd, mp, ttv2, c-ttv2 or agad [default: agad].")
+@click.option("--algo-set", "algo_sets", multiple=True, metavar="KEY=VALUE",
+              help="Set an algorithm parameter, e.g. in_chop_prob=0.05 (repeatable).")
+@click.option("--epochs", type=click.IntRange(1, 100000), default=None, help="Epochs [default: 10].")
+@click.option("--batch-size", type=click.IntRange(1, 100000), default=None,
+              help="Mini-batch size [default: fc3 10, lenet 8, lstm 32].")
+@click.option("--lr", type=float, default=None, help="Learning rate [default: fc3 0.5, lenet 0.1, lstm 0.1].")
+@click.option("--lr-step", type=click.IntRange(0, 100000), default=None,
+              help="Multiply the learning rate by --lr-gamma every N epochs (0 = constant) [default: 0].")
+@click.option("--lr-gamma", type=float, default=None, help="Learning-rate decay factor [default: 0.5].")
+@click.option("--limit-train", type=click.IntRange(0, 10**9), default=None,
+              help="Use only the first N training samples (LSTM: characters); 0 = all [default: 0].")
+@click.option("--limit-test", type=click.IntRange(0, 10**9), default=None,
+              help="Use only the first N test samples (LSTM: characters); 0 = all [default: 0].")
+@click.option("--io", "io", type=click.Choice(sorted(IO_PRESETS)), default=None,
+              help="Forward/backward I/O of the analog arrays [default: preset].")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default=None, help="Array type [default: float32].")
+@click.option("--count-pulses", is_flag=True, default=None, help="Keep exact per-device up/down pulse counters.")
+@click.option("--grad-clip", type=float, default=None,
+              help="Clip the global gradient norm to this value, 0 = off [default: lstm 1.0, others 0].")
+@click.option("--dropout", type=float, default=None, help="LSTM dropout between the layers [default: 0.2].")
+@click.option("--seq-len", type=click.IntRange(1, 100000), default=None, help="LSTM sequence length [default: 100].")
+@click.option("--hidden", type=click.IntRange(1, 100000), default=None, help="LSTM hidden size [default: 64].")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Data directory (one folder per data set) [default: $ANALOGTRAIN_DATA, then the user cache].")
+@click.option("--no-verify-data", is_flag=True, help="Accept data files whose SHA-256 differs from the published ones.")
+@device_options
+@seed_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write config, metrics.jsonl, checkpoints, summary.json and arrays.npz to DIR.")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Continue the run in DIR from its last checkpoint (only --epochs may change).")
+@click.option("--print-config", is_flag=True, help="Print the resolved config as TOML and exit.")
+@progress_option
+@click.pass_context
+def train(ctx, model, dataset, algorithm, algo_sets, epochs, batch_size, lr, lr_step, lr_gamma, limit_train,
+          limit_test, io, dtype, count_pulses, grad_clip, dropout, seq_len, hidden, data_dir, no_verify_data, preset,
+          config_file, device_config_file, sets, seed, as_json, out_dir, resume_dir, print_config, no_progress):
+    """Train a network with an analog training algorithm; report test error or loss per epoch.
+
+    \b
+    Examples:
+      analogtrain train --model fc3 --algorithm agad --preset softbounds --set n_states=20
+      analogtrain train --model fc3 --algorithm fp --epochs 1 --data-dir DIR --json
+      analogtrain train --model lenet --algorithm agad --epochs 10 --out runs/lenet
+      analogtrain train --model lstm --algorithm agad --limit-train 200000 --epochs 2
+      analogtrain train --resume runs/lenet --epochs 20
+    """
+    given = {k: v for k, v in dict(model=model, dataset=dataset, algorithm=algorithm, epochs=epochs,
+                                   batch_size=batch_size, lr=lr, lr_step=lr_step, lr_gamma=lr_gamma,
+                                   limit_train=limit_train, limit_test=limit_test, io=io, dtype=dtype,
+                                   count_pulses=count_pulses, grad_clip=grad_clip, dropout=dropout, seq_len=seq_len,
+                                   hidden=hidden).items() if v is not None}
+    file_train: dict[str, Any] = {}
+    file_algo: dict[str, Any] = {}
+    if config_file is not None:
+        data = read_toml(config_file)
+        unknown = set(data) - {"train", "device", "algorithm"}
+        if unknown:
+            raise ConfigError(f"config file {config_file}: unknown table(s) {', '.join(sorted(unknown))}; "
+                              "expected [train], [device], [algorithm]")
+        file_train = dict(data.get("train", {}) or {})
+        file_algo = dict(data.get("algorithm", {}) or {})
+        bad = set(file_train) - set(_FLAGS) - {"seed", "data_dir", "verify_data"}
+        if bad:
+            raise ConfigError(f"config file {config_file}: [train] has unknown key(s) {', '.join(sorted(bad))}")
+    base: TrainConfig | None = None
+    if resume_dir is not None:
+        base = _saved_config(resume_dir)
+    algo_pairs = dict(file_algo)
+    for item in algo_sets:
+        if "=" not in item:
+            raise ConfigError(f"--algo-set {item!r}: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        algo_pairs[k.strip()] = parse_scalar(v)
+    if base is not None:
+        values = config_to_dict(base)
+        values.update({k: v for k, v in file_train.items()})
+        values.update(given)
+        if ctx.get_parameter_source("seed").name != "DEFAULT":
+            values["seed"] = seed
+        if algo_pairs:
+            values["algo_sets"] = {**values["algo_sets"], **algo_pairs}
+        if preset or config_file or device_config_file or sets:
+            dp, dv, dpairs = load_device_sources(preset, config_file, device_config_file, sets)
+            values["device"] = {"preset": dp, "values": dv, "sets": dict(dpairs)}
+        if data_dir is not None:
+            values["data_dir"] = str(data_dir)
+        if no_verify_data:
+            values["verify_data"] = False
+        cfg = config_from_dict(values)
+        diff = config_diff(base, cfg)
+        if diff:
+            raise InputError(f"--resume {resume_dir}: the run there has another config "
+                             f"({', '.join(diff)} differ); only --epochs may change")
+    else:
+        merged: dict[str, Any] = {**file_train, **given}
+        mname = merged.get("model", "fc3")
+        if mname not in MODEL_DEFAULTS:
+            raise ConfigError(f"--model: unknown model {mname!r}; must be one of {', '.join(MODELS)}")
+        for k, v in MODEL_DEFAULTS[mname].items():
+            merged.setdefault(k, v)
+        merged["model"] = mname
+        merged["algorithm"] = canonical_algorithm(str(merged.get("algorithm", "agad")))
+        if ctx.get_parameter_source("seed").name == "DEFAULT" and "seed" in file_train:
+            seed = int(file_train["seed"])
+        dp, dv, dpairs = load_device_sources(preset, config_file, device_config_file, sets)
+        merged.update(seed=seed, algo_sets=algo_pairs,
+                      device={"preset": dp, "values": dv, "sets": dict(dpairs)},
+                      data_dir=str(data_dir) if data_dir is not None else file_train.get("data_dir"),
+                      verify_data=not no_verify_data and bool(file_train.get("verify_data", True)))
+        try:
+            cfg = config_from_dict(merged)
+        except TypeError as e:
+            raise ConfigError(f"train config: {e}") from None
+    validate_config(cfg)
+    _check_resolvable(cfg)
+    resolved = {"train": {k: v for k, v in config_to_dict(cfg).items() if v is not None}}
+    if print_config:
+        click.echo(report.to_toml(report.to_jsonable(resolved), header="analogtrain train: resolved config"))
+        return
+    target_dir = out_dir if out_dir is not None else resume_dir
+    if target_dir is not None:
+        report.prepare_out_dir(target_dir)
+        report.write_json(target_dir / "config.json", config_to_dict(cfg))
+        report.write_text(target_dir / "config.toml", report.to_toml(report.to_jsonable(resolved),
+                                                                     header="analogtrain train: resolved config"))
+    progress = _progress_factory() if show_progress(no_progress) else None
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        res = run_train(cfg, out_dir=target_dir, resume=resume_dir, progress_factory=progress)
+    except KeyboardInterrupt:
+        where = f"; resume with: analogtrain train --resume {target_dir}" if target_dir is not None else \
+            " (no --out, nothing was saved)"
+        raise Interrupted(f"interrupted{where}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    out = report.provenance("train", resolved, cfg.seed)
+    out.update({"config": resolved["train"], "final": res.final, "epochs": res.epochs, "wall_s": res.wall_s,
+                "data": res.data_info, "resumed_from_epoch": res.resumed_from,
+                "seconds_per_epoch": res.wall_s / max(1, len(res.epochs) - 0)})
+    if target_dir is not None:
+        report.write_npz(target_dir / "arrays.npz", {k: v for k, v in res.model.arrays().items()})
+        report.write_json(target_dir / "summary.json", out)
+    if as_json:
+        click.echo(report.dumps(out))
+    else:
+        click.echo(_table(res, cfg))
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _saved_config(run_dir: Path) -> TrainConfig:
+    p = Path(run_dir) / "config.json"
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"--resume {run_dir}: no config.json there (not an analogtrain train --out directory)") from None
+    except (OSError, ValueError) as e:
+        raise InputError(f"--resume {run_dir}: config.json is not readable ({e})") from None
+    try:
+        return config_from_dict(d)
+    except (ConfigError, TypeError) as e:
+        raise InputError(f"--resume {run_dir}: config.json is not a train config ({e})") from None
+
+
+def _check_resolvable(cfg: TrainConfig) -> None:
+    """Resolve the device and algorithm configs now, so bad values fail before any data is read."""
+    from ..config.algorithm import default_algorithm_config, with_overrides
+
+    cfg.device.resolve("W", {})
+    cfg.device.resolve("A", {})
+    alg_cfg = default_algorithm_config(cfg.algorithm)
+    if cfg.algo_sets:
+        with_overrides(alg_cfg, dict(cfg.algo_sets))
+
+
+def _progress_factory():
+    stderr = click.get_text_stream("stderr")
+
+    def make(epoch, total):
+        bar = click.progressbar(length=total, label=f"epoch {epoch + 1}", file=stderr)
+        bar.__enter__()
+
+        class _B:
+            def update(self, n):
+                bar.update(n)
+
+            def close(self):
+                bar.__exit__(None, None, None)
+        return _B()
+    return make
+
+
+def _table(res, cfg: TrainConfig) -> str:
+    rows = []
+    for m in res.epochs:
+        metric = (f"{m['test_error_pct']:.2f}" if "test_error_pct" in m else f"{m['test_loss']:.4f}")
+        rows.append([m["epoch"], f"{m['lr']:.4g}", f"{m['train_loss']:.4f}", metric,
+                     sum(m["pulses"].values()) if m["pulses"] else "", f"{m['wall_s']:.1f}"])
+    head = "test error %" if res.epochs and "test_error_pct" in res.epochs[0] else "test loss"
+    return (f"{cfg.model} on {cfg.dataset} with {cfg.algorithm}\n"
+            + report.table(rows, ["epoch", "lr", "train loss", head, "pulses", "seconds"]))
