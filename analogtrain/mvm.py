@@ -136,5 +136,6 @@ def read_lines(W: np.ndarray, index: int, io: IOConfig, rng: np.random.Generator
     if io.out_noise > 0:
         y += io.out_noise * standard_normal(rng, y.size, y.dtype).reshape(y.shape)
     y = _quantize(y, io.out_step, False, rng)
-    np.clip(y, -io.out_bound, io.out_bound, out=y)
-    return y * io.out_scale
+    np.minimum(y, io.out_bound, out=y)
+    np.maximum(y, -io.out_bound, out=y)
+    return y * io.out_scale if io.out_scale != 1.0 else y

@@ -163,6 +163,51 @@ class AnalogTile:
                 counts = P.deterministic_implicit(plan, cfg, self.rng_pulses)
         return self._apply_counts(counts, rows, cols, x, d)
 
+    def update_batch(self, x: np.ndarray, d: np.ndarray, lr, update: UpdateConfig | None = None,
+                     x_sign: np.ndarray | None = None, d_sign: np.ndarray | None = None,
+                     after=None) -> int:
+        """The per-sample pulsed updates of a mini-batch, in order: sample b applies
+        ``W <- W - lr (d_b * d_sign)(x_b * x_sign)^T`` (signs read at that moment), then
+        ``after(b)`` is called (e.g. a transfer that may flip the signs in place).
+
+        x : (R, B, in), d : (R, B, out), lr : scalar or (R,). Pulse probabilities and trains
+        of all B samples are drawn in one go (they do not depend on the weights, and the
+        sign modulation only changes pulse directions), the coincidences and device
+        responses sample by sample. Returns the number of device pulses.
+        """
+        cfg = update or self.update_cfg
+        x = np.asarray(x, dtype=self.dtype)
+        d = np.asarray(d, dtype=self.dtype)
+        R, B, n = x.shape
+        if cfg.pulse_type not in ("stochastic_compressed", "stochastic"):
+            total = 0
+            for b in range(B):
+                xb = x[:, b] * x_sign if x_sign is not None else x[:, b]
+                db = d[:, b] * d_sign if d_sign is not None else d[:, b]
+                total += self.update(xb, db, lr, cfg)
+                if after is not None:
+                    after(b)
+            return total
+        lr_r = np.repeat(np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)), B)
+        plan = P.pulse_probabilities(x.reshape(R * B, n), d.reshape(R * B, -1), lr_r,
+                                     np.repeat(self.device.dw_min(), B), cfg)
+        tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, self.rng_pulses)
+        tx = tx.reshape(R, B, n)
+        td = td.reshape(R, B, -1)
+        total = 0
+        for b in range(B):
+            txb, tdb = tx[:, b], td[:, b]
+            rows = np.flatnonzero(tdb.any(axis=0))
+            cols = np.flatnonzero(txb.any(axis=0))
+            if rows.size and cols.size:
+                counts = P.coincidences(tdb[:, rows], txb[:, cols])
+                xb = x[:, b] * x_sign if x_sign is not None else x[:, b]
+                db = d[:, b] * d_sign if d_sign is not None else d[:, b]
+                total += self._apply_counts(counts, rows, cols, xb, db)
+            if after is not None:
+                after(b)
+        return total
+
     def _apply_counts(self, counts, rows, cols, x, d) -> int:
         """Apply coincidence counts (R, len(rows), len(cols)) with signs from x and d."""
         R, m, n = counts.shape

@@ -86,6 +86,8 @@ def chopper_flips(T: int, n_c: np.ndarray, p: np.ndarray, random: np.ndarray, dy
         AGAD:     regular flip, or (if random) also a random flip
     No chopper (p == 0): never. T counts full passes over the columns.
     """
+    if not (random & (p > 0)).any():  # regular choppers only: deterministic, ``u`` unused
+        return (n_c > 0) & ((T % np.maximum(n_c, 1)) + 1 == n_c) & (p > 0)
     has = p > 0
     nc = np.where(n_c > 0, n_c, 1)
     regular = has & (n_c > 0) & ((T % nc) + 1 == nc)

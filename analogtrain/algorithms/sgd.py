@@ -26,8 +26,7 @@ class AnalogSGD(Algorithm):
     def update(self, x, d, lr):
         x, d = batched(x), batched(d)
         lr = as_replica_lr(lr, self.n_replicas)
-        for b in range(x.shape[1]):
-            self.tile.update(x[:, b], d[:, b], lr)
+        self.tile.update_batch(x, d, lr)
 
     def weights(self):
         return self.tile.get_weights()

@@ -74,6 +74,8 @@ class TransferFamily(Algorithm):
         self.momentum, self.max_steps = f64("momentum"), f64("max_steps")
         self.any_dynamic = bool(self.dynamic.any())
         self.any_out_chop = bool(np.any(self.out_chop_prob > 0))
+        self.any_random = bool(np.any(self.in_chop_random & (self.in_chop_prob > 0)))
+        self.all_dynamic = bool(self.dynamic.all())
         R, m, n = tile_w.shape
         self.H = np.zeros((R, m, n), dtype=np.float64)
         self.P = np.zeros((R, m, n), dtype=np.float64) if self.any_dynamic else None
@@ -115,12 +117,13 @@ class TransferFamily(Algorithm):
         lam_h = transfer_lr_scale(lr, lam_a, self.transfer_lr, self.scale_transfer_lr, self.buffer_granularity,
                                   self.auto_granularity, self.dw_a, self.dw_w, self.in_size, self.n_s,
                                   self.correct_gradient_magnitudes)
-        for b in range(B):
-            self.A.update(x[:, b] * self.c_in, d[:, b] * self.c_out, lam_a)
+        def after_sample(b):
             self.t += 1
             if self.t % self.n_s == 0:
                 self.transfer(self.k, lam_h)
                 self.k = (self.k + 1) % self.in_size
+
+        self.A.update_batch(x, d, lam_a, x_sign=self.c_in, d_sign=self.c_out, after=after_sample)
 
     def transfer(self, j: int, lam_h: np.ndarray) -> None:
         """Read column j of A, update H, write W, then chopper bookkeeping (spec 4.4.3, 4.6.2)."""
@@ -132,10 +135,15 @@ class TransferFamily(Algorithm):
             self.switched[:, j] = False
             d_dyn, p_new, pref_new = agad_readout(v, self.P[:, :, j], self.P_ref[:, :, j], was, c_in_j, c_out,
                                                   self.mu)
-            dyn = self.dynamic[:, None]
-            delta = np.where(dyn, d_dyn, chopped_readout(v, c_in_j, c_out))
-            self.P[:, :, j] = np.where(dyn, p_new, self.P[:, :, j])
-            self.P_ref[:, :, j] = np.where(dyn, pref_new, self.P_ref[:, :, j])
+            if self.all_dynamic:
+                delta = d_dyn
+                self.P[:, :, j] = p_new
+                self.P_ref[:, :, j] = pref_new
+            else:
+                dyn = self.dynamic[:, None]
+                delta = np.where(dyn, d_dyn, chopped_readout(v, c_in_j, c_out))
+                self.P[:, :, j] = np.where(dyn, p_new, self.P[:, :, j])
+                self.P_ref[:, :, j] = np.where(dyn, pref_new, self.P_ref[:, :, j])
         else:
             delta = chopped_readout(v, c_in_j, c_out)
         self.H[:, :, j], n = buffer_step(self.H[:, :, j], delta, lam_h, self.max_steps, self.momentum,
@@ -146,7 +154,7 @@ class TransferFamily(Algorithm):
         if n.any():
             self.w_writes += self.W.pulse_column(j, n)
         self.n_transfers += 1
-        u = self.rng_chopper.random(self.n_replicas)
+        u = self.rng_chopper.random(self.n_replicas) if self.any_random else None
         flip = chopper_flips(self.T, self.n_c, self.in_chop_prob, self.in_chop_random, self.dynamic, u)
         if flip.any():
             self.c_in[flip, j] *= -1

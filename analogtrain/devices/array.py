@@ -70,13 +70,15 @@ class DeviceArray:
                     self.c[k].astype(self.dtype)[:, None, None], self.shape).copy()
         self.has_ref = bool(np.any(self.p["ref"] != 0))
         if self.spec.signed is not None:
-            # one gather per pulsed device: column n (down) or N + n (up) of this (5, 2N) table
-            # holds (signed scale, signed slope, w_min, w_max, ref) of device n
+            # entry n (down) or N + n (up) of these five tables holds (signed scale,
+            # signed slope, w_min, w_max, ref) of device n: one gather per pulsed device
             cols = lambda sign: [sign * self.p["scale_up" if sign > 0 else "scale_down"].ravel(),  # noqa: E731
                                  sign * self.p["slope_up" if sign > 0 else "slope_down"].ravel(),
                                  self.p["w_min"].ravel(), self.p["w_max"].ravel(), self.p["ref"].ravel()]
-            self.signed_table = np.ascontiguousarray(np.concatenate([np.stack(cols(-1)), np.stack(cols(1))], axis=1))
+            # kept as five contiguous 1-D arrays: five 1-D takes are faster than one take along axis 1
+            self.signed_table = [np.ascontiguousarray(np.concatenate([a, b])) for a, b in zip(cols(-1), cols(1))]
         self.has_write_noise = bool(np.any(self.c["write_noise"] > 0))
+        self.has_c2c_noise = bool(np.any(self.c["dw_min_std"] > 0))
         self.has_decay = any(c.lifetime > 0 for c in cfgs)
         self.has_diffusion = any(c.diffusion > 0 for c in cfgs)
 
@@ -135,9 +137,11 @@ def apply_pulses(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, counts: 
     """
     if idx.size == 0:
         return
-    eps = (standard_normal(rng, int(counts.sum()), dtype=dev.dtype)
-           if np.any(dev.c["dw_min_std"] > 0) else None)
+    eps = standard_normal(rng, int(counts.sum()), dtype=dev.dtype) if dev.has_c2c_noise else None
     if dev.spec.signed is not None:
+        if counts.max() == 1:  # one pulse per device (the common case): no sorting needed
+            _pulse_sorted(dev, w_flat, idx, counts, up, eps, 0, single=True)
+            return
         order = _order_by_count(counts)
         _pulse_sorted(dev, w_flat, idx[order], counts[order], up[order], eps, 0)
         return
@@ -156,20 +160,25 @@ def _order_by_count(counts: np.ndarray) -> np.ndarray:
     return np.argsort(-counts.astype(np.int64), kind="stable")
 
 
-def _pulse_sorted(dev, w_flat, ii, cc, up, eps, off):
+def _pulse_sorted(dev, w_flat, ii, cc, up, eps, off, single: bool = False):
     """Pulse devices ii, sorted by count cc (descending); returns the new noise offset.
 
     ``up`` is per device; for a model without a signed rule all of ``up`` must be equal.
+    ``single``: every count is 1 (one round, no sort needed).
     """
     if ii.size == 0:
         return off
-    # n_ge[k-1] = number of devices with >= k pulses (cc is sorted descending)
-    n_ge = np.searchsorted(-cc.astype(np.int64), -np.arange(1, int(cc[0]) + 1), side="right")
+    if single:
+        n_ge = np.array([ii.size])
+    else:
+        # n_ge[k-1] = number of devices with >= k pulses (cc is sorted descending)
+        n_ge = np.searchsorted(-cc.astype(np.int64), -np.arange(1, int(cc[0]) + 1), side="right")
     c = dev.constants_for(ii)
     g = w_flat.take(ii)
     if dev.spec.signed is not None:
-        scale, slope, lo, hi, ref = dev.signed_table.take(ii + up * dev.plane * dev.n_replicas, axis=1)
-        ref = ref if dev.has_ref else None
+        sel = ii + up * (dev.plane * dev.n_replicas)
+        scale, slope, lo, hi = (t.take(sel) for t in dev.signed_table[:4])
+        ref = dev.signed_table[4].take(ii) if dev.has_ref else None
 
         def step(n, e):
             return dev.spec.signed(g[:n], scale[:n], slope[:n], e, _slice(c, n))
