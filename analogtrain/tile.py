@@ -69,6 +69,8 @@ class AnalogTile:
         self.up_count = np.zeros(shape, dtype=np.int64) if count_pulses else None
         self.down_count = np.zeros(shape, dtype=np.int64) if count_pulses else None
         self.last_pulses = 0
+        self._all_rows = np.arange(self.out_size)
+        self._all_cols = np.arange(self.in_size)
         self.set_weights(np.zeros(shape, dtype=self.dtype))
 
     # ---------------------------------------------------------------- weights
@@ -148,8 +150,7 @@ class AnalogTile:
         plan = P.pulse_probabilities(x, d, lr, self.device.dw_min(), cfg)
         if cfg.pulse_type in ("stochastic_compressed", "stochastic"):
             tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, self.rng_pulses)
-            rows = np.flatnonzero(td.any(axis=0))
-            cols = np.flatnonzero(tx.any(axis=0))
+            rows, cols = self._active_lines(td, tx)
             if rows.size == 0 or cols.size == 0:
                 self.last_pulses = 0
                 return 0
@@ -197,8 +198,7 @@ class AnalogTile:
         total = 0
         for b in range(B):
             txb, tdb = tx[:, b], td[:, b]
-            rows = np.flatnonzero(tdb.any(axis=0))
-            cols = np.flatnonzero(txb.any(axis=0))
+            rows, cols = self._active_lines(tdb, txb)
             if rows.size and cols.size:
                 counts = P.coincidences(tdb[:, rows], txb[:, cols])
                 xb = x[:, b] * x_sign if x_sign is not None else x[:, b]
@@ -207,6 +207,15 @@ class AnalogTile:
             if after is not None:
                 after(b)
         return total
+
+    def _active_lines(self, td, tx):
+        """Rows and columns with at least one pulse in some replica; all of them when the
+        active block covers most of the array (the full block needs no index arithmetic)."""
+        rows = np.flatnonzero(td.any(axis=0))
+        cols = np.flatnonzero(tx.any(axis=0))
+        if rows.size * cols.size > 0.5 * self.out_size * self.in_size:
+            return self._all_rows, self._all_cols
+        return rows, cols
 
     def _apply_counts(self, counts, rows, cols, x, d) -> int:
         """Apply coincidence counts (R, len(rows), len(cols)) with signs from x and d."""
@@ -223,6 +232,9 @@ class AnalogTile:
         up = (xneg[:, None, :] != dneg[:, :, None]).reshape(-1)[pos]
         if full:
             flat = pos
+        elif R == 1:
+            i, j = np.divmod(pos, n)
+            flat = rows[i] * self.in_size + cols[j]
         else:
             r, rem = np.divmod(pos, m * n)
             i, j = np.divmod(rem, n)

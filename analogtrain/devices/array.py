@@ -70,13 +70,12 @@ class DeviceArray:
                     self.c[k].astype(self.dtype)[:, None, None], self.shape).copy()
         self.has_ref = bool(np.any(self.p["ref"] != 0))
         if self.spec.signed is not None:
-            # entry n (down) or N + n (up) of these five tables holds (signed scale,
-            # signed slope, w_min, w_max, ref) of device n: one gather per pulsed device
-            cols = lambda sign: [sign * self.p["scale_up" if sign > 0 else "scale_down"].ravel(),  # noqa: E731
-                                 sign * self.p["slope_up" if sign > 0 else "slope_down"].ravel(),
-                                 self.p["w_min"].ravel(), self.p["w_max"].ravel(), self.p["ref"].ravel()]
-            # kept as five contiguous 1-D arrays: five 1-D takes are faster than one take along axis 1
-            self.signed_table = [np.ascontiguousarray(np.concatenate([a, b])) for a, b in zip(cols(-1), cols(1))]
+            # signed step tables, interleaved per device: entry 2n (down) and 2n + 1 (up) hold
+            # (-scale_down, scale_up) and (-slope_down, slope_up) of device n, so the gather
+            # of a pulsed device's parameters stays local in memory
+            self.signed_scale = np.stack([-self.p["scale_down"].ravel(), self.p["scale_up"].ravel()], 1).ravel()
+            self.signed_slope = np.stack([-self.p["slope_down"].ravel(), self.p["slope_up"].ravel()], 1).ravel()
+        self.flat_p = {k: v.reshape(-1) for k, v in self.p.items()}
         self.has_write_noise = bool(np.any(self.c["write_noise"] > 0))
         self.has_c2c_noise = bool(np.any(self.c["dw_min_std"] > 0))
         self.has_decay = any(c.lifetime > 0 for c in cfgs)
@@ -175,17 +174,16 @@ def _pulse_sorted(dev, w_flat, ii, cc, up, eps, off, single: bool = False):
         n_ge = np.searchsorted(-cc.astype(np.int64), -np.arange(1, int(cc[0]) + 1), side="right")
     c = dev.constants_for(ii)
     g = w_flat.take(ii)
+    flat_p = dev.flat_p
+    lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
+    ref = flat_p["ref"].take(ii) if dev.has_ref else None
     if dev.spec.signed is not None:
-        sel = ii + up * (dev.plane * dev.n_replicas)
-        scale, slope, lo, hi = (t.take(sel) for t in dev.signed_table[:4])
-        ref = dev.signed_table[4].take(ii) if dev.has_ref else None
+        sel = 2 * ii + up
+        scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
 
         def step(n, e):
             return dev.spec.signed(g[:n], scale[:n], slope[:n], e, _slice(c, n))
     else:
-        flat_p = {k: v.reshape(-1) for k, v in dev.p.items()}
-        lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
-        ref = flat_p["ref"].take(ii) if dev.has_ref else None
         names = dev.spec.up_params if up[0] else dev.spec.down_params
         rule = dev.spec.up if up[0] else dev.spec.down
         p = {k: flat_p[k].take(ii) for k in names}

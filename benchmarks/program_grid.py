@@ -1,0 +1,28 @@
+"""Wall time of the default ``program`` grid: 3 algorithms x 2 n_states x 4 sigma_r x 3 seeds
+= 72 replicas, 20000 steps (target: under 30 s on one core). Prints one JSON line
+with the table of weight errors, so the figures in README can be checked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from analogtrain.experiments.program import ProgramConfig, run_program, summarise
+
+from ._util import peak_mb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=20000)
+    a = ap.parse_args()
+    res = run_program(ProgramConfig(steps=a.steps))
+    cells = [{k: c[k] for k in ("algorithm", "n_states", "sigma_r")} | {"mean": c["weight_error_pct"]["mean"],
+                                                                         "std": c["weight_error_pct"]["std"]}
+             for c in summarise(res)]
+    print(json.dumps({"benchmark": "program_grid", "replicas": len(res.replicas), "steps": a.steps,
+                      "wall_s": res.wall_s, "peak_mb": peak_mb(), "cells": cells}))
+
+
+if __name__ == "__main__":
+    main()
