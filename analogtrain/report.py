@@ -29,6 +29,9 @@ from .errors import InputError, RunError
 
 SCHEMA_VERSION = 1
 
+#: arguments that recompute the current result (set by the CLI; None for library use)
+RERUN_ARGS: list[str] | None = None
+
 
 # ----------------------------------------------------------------------------- JSON
 def to_jsonable(obj: Any) -> Any:
@@ -65,9 +68,12 @@ def config_hash(config: Any) -> str:
 
 
 def provenance(command: str, config: dict, seed: int | None, argv: Sequence[str] | None = None) -> dict:
-    """Provenance block of every output: versions, command, seed and entropy, config hash."""
+    """Provenance block of every output: versions, command, seed and entropy, config hash,
+    and ``rerun_args`` (the command's arguments without display options) for ``verify``."""
     from .seeding import seed_entropy
 
+    if argv is None:
+        argv = RERUN_ARGS
     return {
         "schema_version": SCHEMA_VERSION,
         "analogtrain_version": __version__,
@@ -75,7 +81,8 @@ def provenance(command: str, config: dict, seed: int | None, argv: Sequence[str]
         "python_version": platform.python_version(),
         "platform": platform.platform(terse=True),
         "command": command,
-        "argv": list(argv) if argv is not None else None,
+        "rerun_args": list(argv) if argv is not None else None,
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "seed": seed,
         "seed_entropy": seed_entropy(seed) if seed is not None else None,
         "config_hash": config_hash(config),

@@ -54,10 +54,54 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+#: the arguments of the running command (for provenance and ``verify`` reruns)
+CURRENT_ARGS: list[str] = []
+
+#: options that only change where or how results are shown, not what is computed
+_DISPLAY_OPTIONS = {"--out": 1, "--plot": 1, "--json": 0, "--print-config": 0, "--no-progress": 0,
+                    "--resume": 1, "-v": 0, "-q": 0, "--verbose": 0, "--quiet": 0}
+
+
+def rerun_args(args: list[str]) -> list[str]:
+    """The full argument list (subcommand included) without display options: what
+    ``verify`` passes to ``main`` (adding its own ``--json --out``) to recompute a result."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        key = a.split("=", 1)[0]
+        if key in _DISPLAY_OPTIONS:
+            i += 1 + (_DISPLAY_OPTIONS[key] if "=" not in a else 0)
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
+def pin_threads() -> None:
+    """Run BLAS/OpenMP single-threaded unless ANALOGTRAIN_THREADS says otherwise.
+
+    Multi-threaded BLAS may sum in a different order and change the last bits of an MVM,
+    which can flip a stochastic pulse decision; one thread keeps runs reproducible
+    whatever OMP_NUM_THREADS / OPENBLAS_NUM_THREADS the caller has set. Must run before
+    NumPy is imported (the CLI does it first thing).
+    """
+    n = os.environ.get("ANALOGTRAIN_THREADS", "1")
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS"):
+        os.environ[var] = n
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script and of ``python -m analogtrain``."""
+    if "numpy" not in sys.modules:
+        pin_threads()
     _register()
     args = sys.argv[1:] if argv is None else list(argv)
+    CURRENT_ARGS[:] = args
+    from .. import report
+
+    report.RERUN_ARGS = rerun_args(args)
     debug = os.environ.get("ANALOGTRAIN_DEBUG", "") not in ("", "0")
     try:
         rv = cli.main(args=args, prog_name="analogtrain", standalone_mode=False)
