@@ -37,15 +37,19 @@ REPLICAS = [(0.0, 1.0), (0.0, 0.5), (2 * DW, 1.0)]
 
 
 def run_mp(alg, steps, lr, seed=1):
-    """Drive MP with random x, d; returns the exact accumulated sum of lr d x^T and, per device,
-    the sum over transfers of |requested counts| (for the variance bound)."""
+    """Drive MP with random x, d of a fixed sign pattern per line (so every device accumulates a
+    gradient of constant sign: a systematic error of the write size cannot average out);
+    returns the exact accumulated sum of lr d x^T and, per device, the sum over transfers of
+    |requested counts| (for the variance bound)."""
     rng = np.random.default_rng(seed)
     R = alg.n_replicas
+    sx = np.resize([1.0, 1.0, -1.0, -1.0, 1.0], alg.in_size)
+    sd = np.resize([1.0, -1.0], alg.out_size)
     G = np.zeros((R, alg.out_size, alg.in_size))
     abs_req = np.zeros_like(G)
     for _ in range(steps):
-        x = rng.uniform(-1, 1, size=(R, alg.in_size))
-        d = rng.uniform(-1, 1, size=(R, alg.out_size))
+        x = sx * rng.uniform(0, 1, size=(R, alg.in_size))
+        d = sd * rng.uniform(0, 1, size=(R, alg.out_size))
         before = alg.requested.copy()
         alg.update(x, d, lr)
         G += np.asarray(lr)[:, None, None] * d[:, :, None] * x[:, None, :]
