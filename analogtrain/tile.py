@@ -21,7 +21,7 @@ from . import pulses as P
 from .config.device import PulsedDevice
 from .config.io import IOConfig, backward_io, transfer_read_io
 from .config.update import UpdateConfig
-from .devices.array import DeviceArray, apply_pulses
+from .devices.array import DeviceArray, apply_pulse_sequences, apply_pulses
 from .mvm import analog_mvm, read_lines
 from .seeding import generator, generator_state, restore_generator, standard_normal
 
@@ -166,46 +166,109 @@ class AnalogTile:
 
     def update_batch(self, x: np.ndarray, d: np.ndarray, lr, update: UpdateConfig | None = None,
                      x_sign: np.ndarray | None = None, d_sign: np.ndarray | None = None,
-                     after=None) -> int:
-        """The per-sample pulsed updates of a mini-batch, in order: sample b applies
-        ``W <- W - lr (d_b * d_sign)(x_b * x_sign)^T`` (signs read at that moment), then
-        ``after(b)`` is called (e.g. a transfer that may flip the signs in place).
+                     reads: list[tuple[int, int]] | None = None, on_read=None,
+                     max_block: int = 1 << 24) -> int:
+        """The per-sample pulsed updates of a mini-batch, with exact sequential semantics.
 
-        x : (R, B, in), d : (R, B, out), lr : scalar or (R,). Pulse probabilities and trains
-        of all B samples are drawn in one go (they do not depend on the weights, and the
-        sign modulation only changes pulse directions), the coincidences and device
-        responses sample by sample. Returns the number of device pulses.
+        Sample b applies ``W <- W - lr (d_b * d_sign)(x_b * x_sign)^T`` in order b = 0..B-1.
+        ``reads`` lists (b, j) in time order: after sample b, ``on_read(b, j)`` is called and
+        may read column j (which then holds exactly the pulses of samples <= b) and flip
+        ``x_sign[:, j]`` in place (a chopper); each column at most once per call. x : (R, B,
+        in), d : (R, B, out), lr : scalar or (R,).
+
+        Pulse probabilities, trains and coincidences of all samples are computed at once
+        (they do not depend on the weights). Every device then receives its pulses in time
+        order (:func:`apply_pulse_sequences`): first those from samples up to the read of
+        its column, then the reads, then the rest, with the signs valid at that time.
+        Returns the number of device pulses.
         """
         cfg = update or self.update_cfg
         x = np.asarray(x, dtype=self.dtype)
         d = np.asarray(d, dtype=self.dtype)
         R, B, n = x.shape
-        if cfg.pulse_type not in ("stochastic_compressed", "stochastic"):
+        m = d.shape[2]
+        reads = list(reads or [])
+        if cfg.pulse_type not in ("stochastic_compressed", "stochastic", "deterministic_implicit", "mean_count"):
+            return self._update_samplewise(x, d, lr, cfg, x_sign, d_sign, reads, on_read)
+        # blocks of samples small enough for the (R, S, m, n) count array
+        step = max(1, min(B, max_block // max(1, R * m * n)))
+        if step < B:
             total = 0
-            for b in range(B):
-                xb = x[:, b] * x_sign if x_sign is not None else x[:, b]
-                db = d[:, b] * d_sign if d_sign is not None else d[:, b]
-                total += self.update(xb, db, lr, cfg)
-                if after is not None:
-                    after(b)
+            for s0 in range(0, B, step):
+                sub = [(b - s0, j) for b, j in reads if s0 <= b < s0 + step]
+                total += self.update_batch(x[:, s0:s0 + step], d[:, s0:s0 + step], lr, cfg, x_sign, d_sign,
+                                           sub, (lambda b, j, s0=s0: on_read(b + s0, j)) if on_read else None,
+                                           max_block)
             return total
         lr_r = np.repeat(np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)), B)
-        plan = P.pulse_probabilities(x.reshape(R * B, n), d.reshape(R * B, -1), lr_r,
+        plan = P.pulse_probabilities(x.reshape(R * B, n), d.reshape(R * B, m), lr_r,
                                      np.repeat(self.device.dw_min(), B), cfg)
-        tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, self.rng_pulses)
-        tx = tx.reshape(R, B, n)
-        td = td.reshape(R, B, -1)
+        if cfg.pulse_type in ("stochastic_compressed", "stochastic"):
+            tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, self.rng_pulses)
+            counts = P.coincidences(td, tx)                          # (R B, m, n)
+        elif cfg.pulse_type == "mean_count":
+            counts = P.mean_count(plan)
+        else:
+            counts = P.deterministic_implicit(plan, cfg, self.rng_pulses)
+        counts = counts.reshape(R, B, m, n)
+        pos = np.flatnonzero(counts != 0)
+        cnt = counts.reshape(-1)[pos]
+        r, rem = np.divmod(pos, B * m * n)
+        b, rem = np.divmod(rem, m * n)
+        i, j = np.divmod(rem, n)
+        flat = (r * m + i) * n + j
+        cut = np.full(n, B, dtype=np.int64)                          # last sample before column j's read
+        for rb, rj in reads:
+            cut[rj] = rb
+        early = b <= cut[j]
+        total = int(cnt.sum())
+        self._pulse_seq(flat[early], cnt[early], self._directions(x, d, r[early], b[early], i[early], j[early],
+                                                                  x_sign, d_sign))
+        if on_read is not None:
+            for rb, rj in reads:
+                on_read(rb, rj)
+        late = ~early
+        if late.any():
+            self._pulse_seq(flat[late], cnt[late], self._directions(x, d, r[late], b[late], i[late], j[late],
+                                                                    x_sign, d_sign))
+        self.last_pulses = total
+        return total
+
+    @staticmethod
+    def _directions(x, d, r, b, i, j, x_sign, d_sign) -> np.ndarray:
+        """up (True) where sign(x_j x_sign_j) sign(d_i d_sign_i) < 0 (an up pulse)."""
+        xneg = x[r, b, j] < 0
+        dneg = d[r, b, i] < 0
+        if x_sign is not None:
+            xneg = xneg != (x_sign[r, j] < 0)
+        if d_sign is not None:
+            dneg = dneg != (d_sign[r, i] < 0)
+        return xneg != dneg
+
+    def _pulse_seq(self, flat, cnt, up) -> None:
+        if flat.size == 0:
+            return
+        base = self.w_persistent if self.w_persistent is not None else self.w
+        wf = base.reshape(-1)
+        apply_pulse_sequences(self.device, wf, flat, cnt, up, self.rng_noise)
+        if self.count_pulses:
+            np.add.at(self.up_count.reshape(-1), flat[up], cnt[up])
+            np.add.at(self.down_count.reshape(-1), flat[~up], cnt[~up])
+        if self.w_persistent is not None:
+            touched = np.unique(flat)
+            rep = touched // self.device.plane
+            wn = self.device.c["write_noise"].astype(self.dtype)[rep]
+            self.w.reshape(-1)[touched] = wf[touched] + wn * standard_normal(self.rng_noise, touched.size, self.dtype)
+
+    def _update_samplewise(self, x, d, lr, cfg, x_sign, d_sign, reads, on_read) -> int:
         total = 0
-        for b in range(B):
-            txb, tdb = tx[:, b], td[:, b]
-            rows, cols = self._active_lines(tdb, txb)
-            if rows.size and cols.size:
-                counts = P.coincidences(tdb[:, rows], txb[:, cols])
-                xb = x[:, b] * x_sign if x_sign is not None else x[:, b]
-                db = d[:, b] * d_sign if d_sign is not None else d[:, b]
-                total += self._apply_counts(counts, rows, cols, xb, db)
-            if after is not None:
-                after(b)
+        read_at = dict(reads)
+        for b in range(x.shape[1]):
+            xb = x[:, b] * x_sign if x_sign is not None else x[:, b]
+            db = d[:, b] * d_sign if d_sign is not None else d[:, b]
+            total += self.update(xb, db, lr, cfg)
+            if on_read is not None and b in read_at:
+                on_read(b, read_at[b])
         return total
 
     def _active_lines(self, td, tx):

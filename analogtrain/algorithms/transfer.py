@@ -117,13 +117,32 @@ class TransferFamily(Algorithm):
         lam_h = transfer_lr_scale(lr, lam_a, self.transfer_lr, self.scale_transfer_lr, self.buffer_granularity,
                                   self.auto_granularity, self.dw_a, self.dw_w, self.in_size, self.n_s,
                                   self.correct_gradient_magnitudes)
-        def after_sample(b):
-            self.t += 1
-            if self.t % self.n_s == 0:
-                self.transfer(self.k, lam_h)
-                self.k = (self.k + 1) % self.in_size
+        # chunks in which every column is read at most once (and, with output choppers, that
+        # end with a full pass) let the A array apply all pulses of the chunk at once
+        start = 0
+        while start < B:
+            reads, cols = [], set()
+            end, t, k = start, self.t, self.k
+            while end < B:
+                t_next = t + 1
+                if t_next % self.n_s == 0:
+                    if k in cols:
+                        break
+                    reads.append((end - start, k))
+                    cols.add(k)
+                    k = (k + 1) % self.in_size
+                    if self.any_out_chop and k == 0:
+                        end, t = end + 1, t_next
+                        break
+                end, t = end + 1, t_next
 
-        self.A.update_batch(x, d, lam_a, x_sign=self.c_in, d_sign=self.c_out, after=after_sample)
+            def on_read(b, j, lam_h=lam_h):
+                self.transfer(j, lam_h)
+
+            self.A.update_batch(x[:, start:end], d[:, start:end], lam_a, x_sign=self.c_in, d_sign=self.c_out,
+                                reads=reads, on_read=on_read)
+            self.t, self.k = t, k
+            start = end
 
     def transfer(self, j: int, lam_h: np.ndarray) -> None:
         """Read column j of A, update H, write W, then chopper bookkeeping (spec 4.4.3, 4.6.2)."""

@@ -199,3 +199,4 @@ def _plot(path: Path, res) -> None:
 
 
 import numpy as np  # noqa: E402  (kept at the end: only the output helpers need it)
+from . import device_fit as _device_fit  # noqa: F401

@@ -28,7 +28,7 @@ MODEL_DEFAULTS = {
     "lenet": dict(dataset="mnist", batch_size=8, lr=0.1, grad_clip=0.0),
     "lstm": dict(dataset="warpeace", batch_size=32, lr=0.1, grad_clip=1.0),
 }
-_FLAGS = ("model", "dataset", "algorithm", "epochs", "batch_size", "lr", "lr_step", "lr_gamma", "limit_train",
+_FLAGS = ("model", "dataset", "algorithm", "algo_style", "epochs", "batch_size", "lr", "lr_step", "lr_gamma", "limit_train",
           "limit_test", "io", "dtype", "count_pulses", "grad_clip", "dropout", "seq_len", "hidden")
 
 
@@ -39,6 +39,10 @@ _FLAGS = ("model", "dataset", "algorithm", "epochs", "batch_size", "lr", "lr_ste
 @click.option("--algorithm", default=None, help="fp, sgd, mp, ttv2, c-ttv2 or agad [default: agad].")
 @click.option("--algo-set", "algo_sets", multiple=True, metavar="KEY=VALUE",
               help="Set an algorithm parameter, e.g. in_chop_prob=0.05 (repeatable).")
+@click.option("--algo-style", type=click.Choice(["build-config", "reramsb"]), default=None,
+              help="Default transfer-algorithm settings: aihwkit build_config (fast_lr 0.1, A-update BL 5, "
+                   "chopper 0.1) or the ReRamSB presets (fast_lr 0.5, BL 31, auto_granularity 1000, chopper "
+                   "0.01/0.02; about 3x more pulses) [default: build-config].")
 @click.option("--epochs", type=click.IntRange(1, 100000), default=None, help="Epochs [default: 10].")
 @click.option("--batch-size", type=click.IntRange(1, 100000), default=None,
               help="Mini-batch size [default: fc3 10, lenet 8, lstm 32].")
@@ -72,7 +76,7 @@ _FLAGS = ("model", "dataset", "algorithm", "epochs", "batch_size", "lr", "lr_ste
 @click.option("--print-config", is_flag=True, help="Print the resolved config as TOML and exit.")
 @progress_option
 @click.pass_context
-def train(ctx, model, dataset, algorithm, algo_sets, epochs, batch_size, lr, lr_step, lr_gamma, limit_train,
+def train(ctx, model, dataset, algorithm, algo_sets, algo_style, epochs, batch_size, lr, lr_step, lr_gamma, limit_train,
           limit_test, io, dtype, count_pulses, grad_clip, dropout, seq_len, hidden, data_dir, no_verify_data, preset,
           config_file, device_config_file, sets, seed, as_json, out_dir, resume_dir, print_config, no_progress):
     """Train a network with an analog training algorithm; report test error or loss per epoch.
@@ -85,7 +89,8 @@ def train(ctx, model, dataset, algorithm, algo_sets, epochs, batch_size, lr, lr_
       analogtrain train --model lstm --algorithm agad --limit-train 200000 --epochs 2
       analogtrain train --resume runs/lenet --epochs 20
     """
-    given = {k: v for k, v in dict(model=model, dataset=dataset, algorithm=algorithm, epochs=epochs,
+    given = {k: v for k, v in dict(model=model, dataset=dataset, algorithm=algorithm, algo_style=algo_style,
+                                   epochs=epochs,
                                    batch_size=batch_size, lr=lr, lr_step=lr_step, lr_gamma=lr_gamma,
                                    limit_train=limit_train, limit_test=limit_test, io=io, dtype=dtype,
                                    count_pulses=count_pulses, grad_clip=grad_clip, dropout=dropout, seq_len=seq_len,
@@ -211,7 +216,7 @@ def _check_resolvable(cfg: TrainConfig) -> None:
 
     cfg.device.resolve("W", {})
     cfg.device.resolve("A", {})
-    alg_cfg = default_algorithm_config(cfg.algorithm)
+    alg_cfg = default_algorithm_config(cfg.algorithm, cfg.algo_style)
     if cfg.algo_sets:
         with_overrides(alg_cfg, dict(cfg.algo_sets))
 

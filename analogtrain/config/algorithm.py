@@ -146,9 +146,11 @@ TRANSFER_PRESETS = {
     "c-ttv2": TransferConfig(in_chop_prob=0.01, in_chop_random=True),
     "agad": TransferConfig(in_chop_prob=0.02, in_chop_random=False, dynamic_reference=True, tail_weightening=5.0),
 }
-#: aihwkit ``build_config`` defaults (fast_lr 0.1, desired_bl 5, p = 0.1, auto_granularity off)
+#: aihwkit ``build_config`` defaults (fast_lr 0.1, desired_bl 5, p = 0.1, auto_granularity off); TTv2 gets
+#: the same auto-scaled A update as the others (build_config leaves it unscaled with fast_lr 1), so
+#: that TTv2, c-TTv2 and AGAD differ only in their readout
 TRANSFER_BUILD_CONFIG = {
-    "ttv2": TransferConfig(fast_lr=1.0, auto_scale=False, auto_granularity=0.0, desired_bl=5, in_chop_prob=0.0),
+    "ttv2": TransferConfig(fast_lr=0.1, auto_granularity=0.0, desired_bl=5, in_chop_prob=0.0),
     "c-ttv2": TransferConfig(fast_lr=0.1, auto_granularity=0.0, desired_bl=5, in_chop_prob=0.1),
     "agad": TransferConfig(fast_lr=0.1, auto_granularity=0.0, desired_bl=5, in_chop_prob=0.1, in_chop_random=False,
                            dynamic_reference=True),
@@ -158,9 +160,16 @@ ALGORITHM_CONFIGS = {"fp": FloatingPointConfig, "sgd": SGDConfig, "mp": MixedPre
                      "ttv2": TransferConfig, "c-ttv2": TransferConfig, "agad": TransferConfig}
 
 
+ALGO_STYLES = ("reramsb", "build-config")
+
+
 def default_algorithm_config(name: str, style: str = "reramsb"):
-    """The default config of an algorithm: ``reramsb`` presets or aihwkit ``build_config`` values."""
+    """The default config of an algorithm: ``reramsb`` (aihwkit's ReRamSB presets: fast_lr 0.5,
+    A-update BL 31, auto_granularity 1000, p 0.01/0.02) or ``build-config`` (aihwkit's
+    build_config: fast_lr 0.1, BL 5, no auto_granularity, p 0.1)."""
     name = canonical_algorithm(name)
+    if style not in ALGO_STYLES:
+        raise ConfigError(f"--algo-style: must be one of {', '.join(ALGO_STYLES)} (got {style!r})")
     if name in TRANSFER_PRESETS:
         table = TRANSFER_PRESETS if style == "reramsb" else TRANSFER_BUILD_CONFIG
         return table[name]

@@ -62,10 +62,7 @@ def run_toy(steps: int = 3000, record_every: int = 25, offset: float = -0.8, gra
                                         allow_scopes=True, extra_layers=[layer]))
             names.append(alg)
             labels.append(alg if off == 0 else f"{alg}+offset")
-    # same A-update settings for all three (build_config's c-TTv2/AGAD values; TTv2 without chopper)
-    cfgs = [dataclasses.replace(TRANSFER_BUILD_CONFIG["c-ttv2" if n == "ttv2" else n],
-                                in_chop_prob=0.0 if n == "ttv2" else TRANSFER_BUILD_CONFIG[n].in_chop_prob)
-            for n in names]
+    cfgs = [TRANSFER_BUILD_CONFIG[n] for n in names]
     R = len(names)
     alg = build_stack(names, cfgs, dev_w, dev_a, 5, 5, io=IO_PRESETS["preset"], seed=seed,
                       replica_seeds=[seed] * R, stack_id=0, dtype=np.float64)

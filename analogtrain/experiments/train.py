@@ -57,6 +57,7 @@ class TrainConfig:
     seq_len: int = 100          # LSTM
     hidden: int = 64            # LSTM
     algo_sets: tuple = ()
+    algo_style: str = "build-config"   # default transfer settings: aihwkit build_config (see config.algorithm)
     device: DeviceSource = DeviceSource()
     data_dir: str | None = None
     verify_data: bool = True
@@ -137,7 +138,7 @@ def load_data(cfg: TrainConfig) -> Data:
 # ------------------------------------------------------------------------------ model
 def build(cfg: TrainConfig, data: Data):
     alg = canonical_algorithm(cfg.algorithm)
-    alg_cfg = default_algorithm_config(alg)
+    alg_cfg = default_algorithm_config(alg, cfg.algo_style)
     if cfg.algo_sets:
         keys = field_map(type(alg_cfg))
         unknown = [k for k, _ in cfg.algo_sets if k not in keys]
