@@ -429,6 +429,15 @@ def _read_npz(path: Path) -> dict:
         raise InputError(f"{path}: not a readable npz file ({type(e).__name__}: {e})") from None
 
 
+def _only_fp(summary: dict, command: str) -> bool:
+    cfg = summary.get("config") if isinstance(summary.get("config"), dict) else {}
+    if command == "train":
+        return str(cfg.get("algorithm", "")).lower() in ("fp", "floating-point", "floating_point", "float")
+    reps = summary.get("replicas")
+    return isinstance(reps, list) and bool(reps) and all(isinstance(r, dict) and r.get("algorithm") == "fp"
+                                                          for r in reps)
+
+
 def load_run(run_dir: str | Path) -> RunCounts:
     """RunCounts of a ``program`` or ``train`` output directory (summary.json + arrays.npz)."""
     d = Path(run_dir)
@@ -447,6 +456,9 @@ def load_run(run_dir: str | Path) -> RunCounts:
         raise InputError(f"{d / 'summary.json'}: not the summary of a program or train run")
     arrays = _read_npz(d / "arrays.npz")
     if not _split_counter_keys(arrays):
+        if _only_fp(summary, command):
+            raise InputError(f"{d}: the run uses only the floating-point baseline (fp): no analog devices, "
+                             "no pulses to count")
         raise InputError(no_counters_message(d))
     if command == "train":
         ck = None

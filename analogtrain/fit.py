@@ -34,8 +34,9 @@ range of values seen (linear / constant step) is mapped affinely onto [-1, 1]:
 (``normalise="range"`` forces the map, ``"none"`` forbids it). Steps scale by ``1/scale``;
 slopes, gammas and relative noise are unchanged.
 
-Several devices: each is fitted on its own; the written device has the mean parameters
-and device-to-device spreads from their spread (spec 1.1 sampling inverted).
+Several devices: each is fitted on its own; the written device has the mean parameters and
+device-to-device spreads from their spread (spec 1.1 sampling inverted), less the part of
+that spread the fits' own standard errors explain (``sqrt(max(var - mean(se^2), 0))``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import csv
 import dataclasses
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -108,6 +110,7 @@ def parse_csv(path: str | Path) -> list[DeviceData]:
 
 def parse_csv_text(text: str, name: str = "CSV") -> list[DeviceData]:
     """Parse the CSV text (see the module docstring) into per-device step data."""
+    text = text.removeprefix("\ufeff")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise InputError(f"{name}: empty file, expected a CSV with columns pulse, direction, value")
@@ -117,6 +120,11 @@ def parse_csv_text(text: str, name: str = "CSV") -> list[DeviceData]:
     except csv.Error as e:
         raise InputError(f"{name}: not a readable CSV ({e})") from None
     header = [h.strip().lower() for h in rows[0]]
+    numbers = list(range(1, len(rows)))          # data row number (1-based) of each row after the header
+    wide = [h for h in header if re.fullmatch(r"w_\d+", h)] if "value" not in header else []
+    if wide and "device" not in header:
+        rows, numbers = _wide_to_long(rows, header, wide, name)
+        header = [h.strip().lower() for h in rows[0]]
     missing = [c for c in ("pulse", "direction", "value") if c not in header]
     if missing:
         raise InputError(f"{name}: missing column(s) {', '.join(missing)} in the header "
@@ -129,10 +137,10 @@ def parse_csv_text(text: str, name: str = "CSV") -> list[DeviceData]:
         raise InputError(f"{name}: no data rows after the header")
     has_dev, has_cyc = "device" in col, "cycle" in col
     chains: dict[tuple, list] = {}
-    for ln, r in enumerate(rows[1:], start=2):
+    for row_no, r in zip(numbers, rows[1:]):
         if len(r) != len(header):
-            raise InputError(f"{name}: data row {ln - 1} has {len(r)} fields, the header has {len(header)}")
-        pulse = _int(r[col["pulse"]], name, ln - 1, "pulse")
+            raise InputError(f"{name}: data row {row_no} has {len(r)} fields, the header has {len(header)}")
+        pulse = _int(r[col["pulse"]], name, row_no, "pulse")
         d = r[col["direction"]].strip().lower()
         if d in _UP:
             direction = 1
@@ -141,12 +149,12 @@ def parse_csv_text(text: str, name: str = "CSV") -> list[DeviceData]:
         elif d in _NONE:
             direction = 0
         else:
-            raise InputError(f"{name}: data row {ln - 1}: direction {r[col['direction']]!r} is not up/down/+1/-1 "
+            raise InputError(f"{name}: data row {row_no}: direction {r[col['direction']]!r} is not up/down/+1/-1 "
                              "(or start/0 for a read without a pulse)")
-        value = _float(r[col["value"]], name, ln - 1, "value")
+        value = _float(r[col["value"]], name, row_no, "value")
         dev = r[col["device"]].strip() if has_dev else "0"
-        cyc = _int(r[col["cycle"]], name, ln - 1, "cycle") if has_cyc else 0
-        chains.setdefault((dev, cyc), []).append((pulse, direction, value, ln - 1))
+        cyc = _int(r[col["cycle"]], name, row_no, "cycle") if has_cyc else 0
+        chains.setdefault((dev, cyc), []).append((pulse, direction, value, row_no))
     devices: dict[str, dict] = {}
     for (dev, cyc), items in chains.items():
         items.sort(key=lambda t: t[0])
@@ -188,9 +196,22 @@ def parse_csv_text(text: str, name: str = "CSV") -> list[DeviceData]:
     return out
 
 
-def _natural(s: str):
-    import re
+def _wide_to_long(rows: list[list[str]], header: list[str], wide: list[str], name: str) -> tuple[list, list]:
+    """``curves.csv`` of ``analogtrain device --out`` (one column ``w_<i>`` per device) -> long rows."""
+    keep = [i for i, h in enumerate(header) if h in ("pulse", "direction", "cycle")]
+    cols = [header.index(h) for h in wide]
+    out = [[header[i] for i in keep] + ["device", "value"]]
+    numbers = []
+    for k, r in enumerate(rows[1:], start=1):
+        if len(r) != len(header):
+            raise InputError(f"{name}: data row {k} has {len(r)} fields, the header has {len(header)}")
+        for h, c in zip(wide, cols):
+            out.append([r[i] for i in keep] + [h[2:], r[c]])
+            numbers.append(k)
+    return out, numbers
 
+
+def _natural(s: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", s)]
 
 
@@ -369,8 +390,11 @@ def fit_device(model: Model, d: DeviceData) -> DeviceFit:
         return (d.dw - model.predict(t, d.w, d.up, lo, hi)) / scale
 
     t0 = np.clip(np.asarray(t0, dtype=np.float64), np.asarray(lower) + 0.0, np.asarray(upper) + 0.0)
-    with np.errstate(all="ignore"):
-        res = least_squares(resid, t0, bounds=(lower, upper), method="trf", x_scale="jac", max_nfev=2000)
+    try:
+        with np.errstate(all="ignore"):
+            res = least_squares(resid, t0, bounds=(lower, upper), method="trf", x_scale="jac", max_nfev=2000)
+    except (ValueError, np.linalg.LinAlgError) as e:
+        raise _NotApplicable(f"the least-squares fit failed ({e})") from None
     theta = res.x
     r = d.dw - model.predict(theta, d.w, d.up, lo, hi)
     if not np.all(np.isfinite(r)):
@@ -391,8 +415,22 @@ class _NotApplicable(Exception):
     pass
 
 
-def _split_scales(su: np.ndarray, sd: np.ndarray) -> dict:
-    """Invert the spec-1.1 draw: per-device scales -> dw_min, up_down, d2d spreads of gain and r."""
+def _spread(values: np.ndarray, se: np.ndarray | None) -> float:
+    """Device-to-device std of fitted values, less the part each fit's own standard error explains:
+    ``sqrt(max(var(values) - mean(se^2), 0))``."""
+    var = float(np.var(values))
+    if se is not None and np.all(np.isfinite(se)):
+        var -= float(np.mean(np.asarray(se) ** 2))
+    return math.sqrt(max(var, 0.0))
+
+
+def _split_scales(su: np.ndarray, sd: np.ndarray, se_u: np.ndarray | None = None,
+                  se_d: np.ndarray | None = None) -> dict:
+    """Invert the spec-1.1 draw: per-device scales -> dw_min, up_down, d2d spreads of gain and r.
+
+    ``scale_up = (min(up_down, 0) + gain + r) dw_min``, ``scale_down = (min(-up_down, 0) + gain - r) dw_min``
+    with mean gain 1: ``dw_min`` is the larger mean scale and ``up_down`` shrinks the other one.
+    """
     msu, msd = float(np.mean(su)), float(np.mean(sd))
     if msu >= msd:
         dw, ud = msu, 1.0 - msd / msu
@@ -402,7 +440,10 @@ def _split_scales(su: np.ndarray, sd: np.ndarray) -> dict:
     gu = su / dw - ub          # gain + r
     gd = sd / dw - db          # gain - r
     gain, r = 0.5 * (gu + gd), 0.5 * (gu - gd)
-    return {"dw_min": dw, "up_down": ud, "gain_std": float(np.std(gain)), "r_std": float(np.std(r))}
+    se = None
+    if se_u is not None and se_d is not None:
+        se = 0.5 * np.hypot(se_u, se_d) / dw       # up and down steps are fitted independently
+    return {"dw_min": dw, "up_down": ud, "gain_std": _spread(gain, se), "r_std": _spread(r, se)}
 
 
 def _noise(model_name: str, fits: list[DeviceFit], norm: list[dict], scale: float) -> dict:
@@ -483,8 +524,14 @@ def fit_model(name: str, data: list[DeviceData], normalise: str = "auto", subtra
     if np.any(su <= 0) or np.any(sd <= 0):
         return {"model": name, "applicable": False,
                 "reason": "a fitted step size at w = 0 is not positive (the model does not describe the data)"}
-    split = _split_scales(su, sd)
     several = len(fits) > 1
+    ses = [_derived_stderr(model, f, c, s) if f.cov is not None else {} for f in fits]
+
+    def se_of(key):
+        vals = np.array([e.get(key, np.nan) for e in ses], dtype=np.float64)
+        return vals if np.all(np.isfinite(vals)) else None
+
+    split = _split_scales(su, sd, se_of("scale_up"), se_of("scale_down"))
     dev: dict[str, Any] = {
         "model": CONFIG_MODEL[name],
         "dw_min": split["dw_min"], "up_down": split["up_down"],
@@ -492,8 +539,8 @@ def fit_model(name: str, data: list[DeviceData], normalise: str = "auto", subtra
         "dw_min_std": noise["dw_min_std"],
         "dw_min_dtod": split["gain_std"] if several else 0.0, "dw_min_dtod_log_normal": False,
         "up_down_dtod": split["r_std"] if several else 0.0,
-        "w_max_dtod": float(wmax.std() / abs(wmax.mean())) if several and wmax.mean() else 0.0,
-        "w_min_dtod": float(wmin.std() / abs(wmin.mean())) if several and wmin.mean() else 0.0,
+        "w_max_dtod": _spread(wmax, se_of("w_max")) / abs(wmax.mean()) if several and wmax.mean() else 0.0,
+        "w_min_dtod": _spread(wmin, se_of("w_min")) / abs(wmin.mean()) if several and wmin.mean() else 0.0,
         "write_noise_std": 0.0, "reference_mean": 0.0, "reference_std": 0.0,
         "subtract_symmetry_point": bool(subtract_sp),
     }
@@ -504,15 +551,15 @@ def fit_model(name: str, data: list[DeviceData], normalise: str = "auto", subtra
         gu = np.array([p["gamma_up"] for p in norm])
         gd = np.array([p["gamma_down"] for p in norm])
         dev.update(gamma_up=float(gu.mean()), gamma_down=float(gd.mean()),
-                   gamma_up_dtod=float(gu.std()) if several else 0.0,
-                   gamma_down_dtod=float(gd.std()) if several else 0.0,
+                   gamma_up_dtod=_spread(gu, se_of("gamma_up")) if several else 0.0,
+                   gamma_down_dtod=_spread(gd, se_of("gamma_down")) if several else 0.0,
                    allow_increasing=bool(gu.mean() < 0 or gd.mean() < 0), mean_bound_reference=True,
                    mult_noise=noise["mult_noise"])
         extra["gamma_up"], extra["gamma_down"] = _ms(gu), _ms(gd)
     elif name == "pow_step":
         gu = np.array([p["gamma_up"] for p in norm])
         gd = np.array([p["gamma_down"] for p in norm])
-        g = _split_scales(gu, gd)
+        g = _split_scales(gu, gd, se_of("gamma_up"), se_of("gamma_down"))
         dev.update(pow_gamma=g["dw_min"], pow_up_down=g["up_down"],
                    pow_gamma_dtod=g["gain_std"] if several else 0.0,
                    pow_up_down_dtod=g["r_std"] if several else 0.0)
@@ -558,8 +605,8 @@ def fit_model(name: str, data: list[DeviceData], normalise: str = "auto", subtra
     elif name == "linear_step":
         out["parameters"].update(slope_up=_ms([p["slope_up"] for p in norm]),
                                  slope_down=_ms([p["slope_down"] for p in norm]))
-    if len(fits) == 1 and fits[0].cov is not None:
-        out["stderr"] = _derived_stderr(model, fits[0], c, s)
+    if len(fits) == 1 and ses[0]:
+        out["stderr"] = ses[0]
     return out
 
 

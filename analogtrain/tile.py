@@ -205,17 +205,23 @@ class AnalogTile:
                                      np.repeat(self.device.dw_min(), B), cfg)
         if cfg.pulse_type in ("stochastic_compressed", "stochastic"):
             tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, self.rng_pulses)
-            counts = P.coincidences(td, tx)                          # (R B, m, n)
-        elif cfg.pulse_type == "mean_count":
-            counts = P.mean_count(plan)
+            rows, cols = self._active_lines(td, tx)          # lines that pulse in some sample
+            if self._samplewise_cheaper(tx.reshape(R, B, n), td.reshape(R, B, m), rows.size, cols.size):
+                return self._apply_trains_samplewise(tx.reshape(R, B, n), td.reshape(R, B, m), x, d, x_sign,
+                                                     d_sign, reads, on_read)
+            counts = P.coincidences(td[:, rows], tx[:, cols])  # (R B, |rows|, |cols|)
         else:
-            counts = P.deterministic_implicit(plan, cfg, self.rng_pulses)
-        counts = counts.reshape(R, B, m, n)
+            rows, cols = self._all_rows, self._all_cols
+            counts = P.mean_count(plan) if cfg.pulse_type == "mean_count" else \
+                P.deterministic_implicit(plan, cfg, self.rng_pulses)
+        mm, nn = rows.size, cols.size
+        counts = counts.reshape(R, B, mm, nn)
         pos = np.flatnonzero(counts != 0)
         cnt = counts.reshape(-1)[pos]
-        r, rem = np.divmod(pos, B * m * n)
-        b, rem = np.divmod(rem, m * n)
-        i, j = np.divmod(rem, n)
+        r, rem = np.divmod(pos, B * mm * nn)
+        b, rem = np.divmod(rem, mm * nn)
+        i, j = np.divmod(rem, nn)
+        i, j = rows[i], cols[j]
         flat = (r * m + i) * n + j
         cut = np.full(n, B, dtype=np.int64)                          # last sample before column j's read
         for rb, rj in reads:
@@ -231,6 +237,35 @@ class AnalogTile:
         if late.any():
             self._pulse_seq(flat[late], cnt[late], self._directions(x, d, r[late], b[late], i[late], j[late],
                                                                     x_sign, d_sign))
+        self.last_pulses = total
+        return total
+
+    #: cost model of the two exact update paths, in elementary array operations
+    _SAMPLE_OVERHEAD = 120_000   # fixed cost of one sample-by-sample step (about 50 NumPy calls)
+    _BATCH_OVERHEAD = 60_000
+
+    def _samplewise_cheaper(self, tx, td, n_rows, n_cols) -> bool:
+        """Sparse inputs (e.g. MNIST pixels): each sample pulses few lines, so the per-sample
+        active blocks are much smaller than the union over the batch."""
+        if tx.shape[0] != 1:
+            return False
+        B = tx.shape[1]
+        per = int(np.dot(np.count_nonzero(td[0], axis=1), np.count_nonzero(tx[0], axis=1)))
+        return per + B * self._SAMPLE_OVERHEAD < B * n_rows * n_cols + self._BATCH_OVERHEAD
+
+    def _apply_trains_samplewise(self, tx, td, x, d, x_sign, d_sign, reads, on_read) -> int:
+        """Apply precomputed trains sample by sample (pulses of sample b, then its read)."""
+        read_at = dict(reads)
+        total = 0
+        for b in range(tx.shape[1]):
+            rows, cols = self._active_lines(td[:, b], tx[:, b])
+            if rows.size and cols.size:
+                counts = P.coincidences(td[:, b][:, rows], tx[:, b][:, cols])
+                xb = x[:, b] * x_sign if x_sign is not None else x[:, b]
+                db = d[:, b] * d_sign if d_sign is not None else d[:, b]
+                total += self._apply_counts(counts, rows, cols, xb, db)
+            if on_read is not None and b in read_at:
+                on_read(b, read_at[b])
         self.last_pulses = total
         return total
 

@@ -183,17 +183,12 @@ def test_constant_gradient_task_rejects_grid_algorithms(capsys):
     assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.xfail(reason="BUG: cli/toy.py run_toy_command: with --steps < 25 (record_every) run_toy records "
-                          "nothing and the command dies with 'internal error: IndexError' (exit 1) instead of a "
-                          "config error or a result", strict=True)
 def test_constant_gradient_task_few_steps(capsys):
     rc, out, err = run(["--task", "constant-gradient", "--steps", "10", "--json"], capsys)
     assert "internal error" not in err
     assert rc in (0, 2)
 
 
-@pytest.mark.xfail(reason="BUG: cli/toy.py:26 records gradient = 0.5 in the resolved config, but run_toy is "
-                          "called without grad and uses its default 0.2 (experiments/toy.py:48)", strict=True)
 def test_constant_gradient_config_records_the_gradient_used(capsys):
     import inspect
 
@@ -253,9 +248,6 @@ def test_bad_config_file_exit_2(content, what, capsys, tmp_path):
     assert not out_dir.exists()
 
 
-@pytest.mark.xfail(reason="BUG: experiments/program.py:144 build_replicas silently drops algorithm keys the "
-                          "algorithm does not have, so an unknown key in the [algorithm] table of --config "
-                          "(or --algo-set bogus=1) is ignored and the run succeeds", strict=True)
 def test_unknown_algorithm_key_in_config_file_exit_2(capsys, tmp_path):
     f = tmp_path / "c.toml"
     f.write_text("[algorithm]\nbogus = 1\n")

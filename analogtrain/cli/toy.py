@@ -12,8 +12,21 @@ from .options import load_device_sources
 from .parsing import comma_list
 
 
+#: program options the toy does not use (it has its own fixed 5x5 setting)
+_NOT_FOR_TOY = ("n_states", "sigma_r", "sigma_r_arrays", "seeds", "lr", "size", "sweeps", "zip_sweeps", "algo_sets",
+                "w_sp_corrected", "io_name", "trace_every", "jobs", "dtype", "count_pulses")
+
+
 def run_toy_command(ctx, algorithm, preset, config_file, device_config_file, sets, seed, steps, as_json, out_dir,
                     plot_file, print_config):
+    from ..errors import ConfigError
+
+    given = [p for p in _NOT_FOR_TOY if ctx.get_parameter_source(p) is not None
+             and ctx.get_parameter_source(p).name == "COMMANDLINE"]
+    if given:
+        raise ConfigError(f"--task constant-gradient: option(s) {', '.join('--' + g.replace('_', '-') for g in given)} "
+                          "do not apply (the toy is a fixed 5x5 experiment; it takes --algorithm, the device "
+                          "options, --steps and --seed)")
     algos = comma_list(algorithm, "--algorithm", canonical_algorithm) if algorithm else ALGOS
     bad = [a for a in algos if a not in ALGOS]
     if bad:
@@ -23,7 +36,8 @@ def run_toy_command(ctx, algorithm, preset, config_file, device_config_file, set
     dev_preset, values, pairs = load_device_sources(preset, config_file, device_config_file, sets)
     steps = steps or 3000
     resolved = {"program": {"task": "constant-gradient", "steps": steps, "algorithm": list(algos), "seed": seed,
-                            "record_every": 25, "reference_offset": -0.8, "gradient": 0.5, "lr": 0.02},
+                            "record_every": 25, "reference_offset": -0.8, "gradient": 0.2, "gradient_noise": 1.0,
+                            "lr": 0.02},
                 "device_source": {"preset": dev_preset, "file": values, "set": dict(pairs)}}
     if print_config:
         click.echo(report.to_toml(report.to_jsonable(resolved), header="analogtrain program (toy): resolved config"))
@@ -32,7 +46,9 @@ def run_toy_command(ctx, algorithm, preset, config_file, device_config_file, set
         report.prepare_out_dir(out_dir)
     if plot_file is not None:
         report.require_matplotlib()
-    res = run_toy(steps=steps, seed=seed, preset=dev_preset, values=values, sets=pairs, algorithms=algos)
+    res = run_toy(steps=steps, seed=seed, preset=dev_preset, values=values, sets=pairs, algorithms=algos,
+                  grad=resolved["program"]["gradient"], noise=resolved["program"]["gradient_noise"],
+                  lr=resolved["program"]["lr"])
     out = report.provenance("program", resolved, seed)
     out.update({"task": "constant-gradient", "expected_direction": "W decreases",
                 "results": [{"replica": lab, "final_w_mean": float(res.w_mean[i, -1]),

@@ -28,7 +28,7 @@ MODEL_DEFAULTS = {
     "lenet": dict(dataset="mnist", batch_size=8, lr=0.1, grad_clip=0.0),
     "lstm": dict(dataset="warpeace", batch_size=32, lr=0.1, grad_clip=1.0),
 }
-_FLAGS = ("model", "dataset", "algorithm", "algo_style", "epochs", "batch_size", "lr", "lr_step", "lr_gamma", "limit_train",
+_FLAGS = ("model", "dataset", "algorithm", "algo_style", "weight_scaling_omega", "epochs", "batch_size", "lr", "lr_step", "lr_gamma", "limit_train",
           "limit_test", "io", "dtype", "count_pulses", "grad_clip", "dropout", "seq_len", "hidden")
 
 
@@ -43,6 +43,9 @@ _FLAGS = ("model", "dataset", "algorithm", "algo_style", "epochs", "batch_size",
               help="Default transfer-algorithm settings: aihwkit build_config (fast_lr 0.1, A-update BL 5, "
                    "chopper 0.1) or the ReRamSB presets (fast_lr 0.5, BL 31, auto_granularity 1000, chopper "
                    "0.01/0.02; about 3x more pulses) [default: build-config].")
+@click.option("--weight-scaling-omega", type=float, default=None,
+              help="Map the largest initial weight of each layer to this device weight and scale the output "
+                   "digitally (aihwkit mapping); 0 = off [default: 1.0].")
 @click.option("--epochs", type=click.IntRange(1, 100000), default=None, help="Epochs [default: 10].")
 @click.option("--batch-size", type=click.IntRange(1, 100000), default=None,
               help="Mini-batch size [default: fc3 10, lenet 8, lstm 32].")
@@ -76,7 +79,7 @@ _FLAGS = ("model", "dataset", "algorithm", "algo_style", "epochs", "batch_size",
 @click.option("--print-config", is_flag=True, help="Print the resolved config as TOML and exit.")
 @progress_option
 @click.pass_context
-def train(ctx, model, dataset, algorithm, algo_sets, algo_style, epochs, batch_size, lr, lr_step, lr_gamma, limit_train,
+def train(ctx, model, dataset, algorithm, algo_sets, algo_style, weight_scaling_omega, epochs, batch_size, lr, lr_step, lr_gamma, limit_train,
           limit_test, io, dtype, count_pulses, grad_clip, dropout, seq_len, hidden, data_dir, no_verify_data, preset,
           config_file, device_config_file, sets, seed, as_json, out_dir, resume_dir, print_config, no_progress):
     """Train a network with an analog training algorithm; report test error or loss per epoch.
@@ -90,7 +93,7 @@ def train(ctx, model, dataset, algorithm, algo_sets, algo_style, epochs, batch_s
       analogtrain train --resume runs/lenet --epochs 20
     """
     given = {k: v for k, v in dict(model=model, dataset=dataset, algorithm=algorithm, algo_style=algo_style,
-                                   epochs=epochs,
+                                   weight_scaling_omega=weight_scaling_omega, epochs=epochs,
                                    batch_size=batch_size, lr=lr, lr_step=lr_step, lr_gamma=lr_gamma,
                                    limit_train=limit_train, limit_test=limit_test, io=io, dtype=dtype,
                                    count_pulses=count_pulses, grad_clip=grad_clip, dropout=dropout, seq_len=seq_len,

@@ -118,15 +118,30 @@ def _sweep_combos(cfg: ProgramConfig) -> list[dict]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*vals)]
 
 
-def _is_algorithm_key(alg: str, key: str) -> bool:
+def _is_algorithm_key(algorithms, key: str) -> bool:
+    """A key is an algorithm parameter if any algorithm of the grid has it (or it says ``algo.``)."""
     if key.startswith("algo."):
         return True
-    return key in field_map(ALGORITHM_CONFIGS[canonical_algorithm(alg)])
+    return any(key in field_map(ALGORITHM_CONFIGS[canonical_algorithm(a)]) for a in algorithms)
+
+
+def _check_algorithm_keys(cfg: ProgramConfig) -> None:
+    """Every algorithm key (--algo-set, algo./algorithm sweeps) must belong to some algorithm of the grid."""
+    from ..config.fields import unknown_key_message
+
+    keys = [k for k, _ in cfg.algo_sets] + [k.removeprefix("algo.") for k, _ in cfg.sweeps if k.startswith("algo.")]
+    known = set()
+    for a in cfg.algorithms:
+        known |= set(field_map(ALGORITHM_CONFIGS[canonical_algorithm(a)]))
+    for k in keys:
+        if k not in known:
+            raise ConfigError(unknown_key_message("algorithm", k, sorted(known)))
 
 
 def build_replicas(cfg: ProgramConfig) -> list[Replica]:
     """Expand the grid into replicas (cells x seeds), resolving every device and algorithm config."""
     reps: list[Replica] = []
+    _check_algorithm_keys(cfg)
     n_states_axis = cfg.n_states if cfg.n_states else (None,)
     for alg, ns, sr, lr, sweep in itertools.product(cfg.algorithms, n_states_axis, cfg.sigma_r, cfg.lr,
                                                      _sweep_combos(cfg)):
@@ -134,15 +149,16 @@ def build_replicas(cfg: ProgramConfig) -> list[Replica]:
         alg_values = dict(cfg.algo_sets)
         dev_extra: dict[str, Any] = {}
         for k, v in sweep.items():
-            if _is_algorithm_key(alg, k):
+            if _is_algorithm_key(cfg.algorithms, k):
                 alg_values[k.removeprefix("algo.")] = v
             else:
                 dev_extra[k] = v
         alg_cfg = default_algorithm_config(alg)
-        if alg_values:
+        if alg_values:  # each key applies to the algorithms that have it (checked above)
             keys = field_map(type(alg_cfg))
-            alg_values = {k: v for k, v in alg_values.items() if k in keys or alg != alg}  # unknown -> error below
-            alg_cfg = with_overrides(alg_cfg, alg_values)
+            alg_values = {k: v for k, v in alg_values.items() if k in keys}
+            if alg_values:
+                alg_cfg = with_overrides(alg_cfg, alg_values)
         layers = {}
         for array in ("A", "W"):
             extra = dict(dev_extra)
@@ -214,8 +230,16 @@ def weight_error_pct(w: np.ndarray, w_star: np.ndarray, ranges: np.ndarray) -> n
 
 
 def run_stack(cfg: ProgramConfig, reps: list[Replica], stack_id: int,
-              progress: Callable[[int], None] | None = None) -> dict:
-    """Run one stacked simulation; returns plain arrays (final error, traces, hidden state)."""
+              progress: Callable[[int], None] | None = None, indices: Sequence[int] | None = None) -> dict:
+    """Run one stacked simulation; returns plain arrays (final error, traces, hidden state).
+
+    ``indices`` are the replicas' positions in the whole grid (for error messages)."""
+    indices = list(indices) if indices is not None else list(range(len(reps)))
+
+    def where(k: int) -> str:
+        r = reps[k]
+        return f"replica {indices[k]} ({', '.join(f'{a}={b}' for a, b in r.cell.items())}, seed index {r.seed_index})"
+
     t0 = time.perf_counter()
     w_star, xs = _inputs_and_target(cfg)
     dtype = np.dtype(cfg.dtype)
@@ -234,12 +258,15 @@ def run_stack(cfg: ProgramConfig, reps: list[Replica], stack_id: int,
         x = np.broadcast_to(xs[step].astype(dtype), (R, cfg.in_size))
         y = alg.forward(x)
         d = y - (w_star_t @ xs[step].astype(dtype))[None, :]
+        if not np.isfinite(d).all():
+            bad = int(np.flatnonzero(~np.isfinite(d).all(axis=1))[0])
+            raise NumericalError(f"non-finite output of {where(bad)} at step {step + 1}")
         alg.update(x, d, lr)
         if step + 1 == trace_steps[ti]:
             w = alg.weights()
             if not np.all(np.isfinite(w)):
                 bad = int(np.flatnonzero(~np.isfinite(w).reshape(R, -1).all(axis=1))[0])
-                raise NumericalError(f"non-finite weights in replica {bad} ({reps[bad].cell}) at step {step + 1}")
+                raise NumericalError(f"non-finite weights W in {where(bad)} at step {step + 1}")
             traces[:, ti] = weight_error_pct(w, w_star, ranges)
             ti += 1
             if progress is not None:
@@ -262,8 +289,8 @@ def _per_replica_pulses(alg) -> dict:
 
 
 def _run_stack_job(args):
-    cfg, reps, stack_id = args
-    return run_stack(cfg, reps, stack_id)
+    cfg, reps, stack_id, indices = args
+    return run_stack(cfg, reps, stack_id, indices=indices)
 
 
 def run_program(cfg: ProgramConfig, progress: Callable[[int, int], None] | None = None) -> ProgramResult:
@@ -280,7 +307,7 @@ def run_program(cfg: ProgramConfig, progress: Callable[[int, int], None] | None 
 
         ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
         with ctx.Pool(min(cfg.jobs, len(stacks))) as pool:
-            for i, res in enumerate(pool.imap(_run_stack_job, [(cfg, [reps[j] for j in s], i)
+            for i, res in enumerate(pool.imap(_run_stack_job, [(cfg, [reps[j] for j in s], i, s)
                                                                 for i, s in enumerate(stacks)])):
                 results[i] = res
                 if progress:
@@ -289,7 +316,7 @@ def run_program(cfg: ProgramConfig, progress: Callable[[int, int], None] | None 
         for i, s in enumerate(stacks):
             base = cfg.steps * i
             cb = (lambda done, base=base: progress(base + done, total)) if progress else None
-            results[i] = run_stack(cfg, [reps[j] for j in s], i, cb)
+            results[i] = run_stack(cfg, [reps[j] for j in s], i, cb, indices=s)
     R = len(reps)
     order = [j for s in stacks for j in s]
     inv = np.empty(R, dtype=np.int64)

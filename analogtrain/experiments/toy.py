@@ -48,6 +48,11 @@ class ToyResult:
 def run_toy(steps: int = 3000, record_every: int = 25, offset: float = -0.8, grad: float = 0.2,
             noise: float = 1.0, lr: float = 0.02, seed: int = 0, preset: str | None = "softbounds", values: dict | None = None,
             sets: list | None = None, algorithms=ALGOS) -> ToyResult:
+    if steps < record_every:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"--steps: the constant-gradient task records every {record_every} updates; "
+                          f"must be >= {record_every} (got {steps})")
     base = dict(values or {})
     layer = {"dw_min": 0.05, "dw_min_dtod": 0.1, "up_down_dtod": 0.1, "w_max_dtod": 0.1, "w_min_dtod": 0.1,
              "dw_min_std": 0.1}

@@ -58,6 +58,7 @@ class TrainConfig:
     hidden: int = 64            # LSTM
     algo_sets: tuple = ()
     algo_style: str = "build-config"   # default transfer settings: aihwkit build_config (see config.algorithm)
+    weight_scaling_omega: float = 1.0  # map max|W0| to this device weight (aihwkit mapping); 0 = off
     device: DeviceSource = DeviceSource()
     data_dir: str | None = None
     verify_data: bool = True
@@ -86,6 +87,8 @@ def validate_config(cfg: TrainConfig) -> None:
         raise ConfigError(f"--lr: must be > 0 (got {cfg.lr})")
     if not (0 < cfg.lr_gamma <= 1):
         raise ConfigError(f"--lr-gamma: must be in (0, 1] (got {cfg.lr_gamma})")
+    if not (cfg.weight_scaling_omega >= 0 and math.isfinite(cfg.weight_scaling_omega)):
+        raise ConfigError(f"--weight-scaling-omega: must be >= 0 (got {cfg.weight_scaling_omega})")
     if not (0 <= cfg.dropout < 1):
         raise ConfigError(f"--dropout: must be in [0, 1) (got {cfg.dropout})")
     if cfg.grad_clip < 0 or not math.isfinite(cfg.grad_clip):
@@ -151,7 +154,7 @@ def build(cfg: TrainConfig, data: Data):
     dev_a = cfg.device.resolve("A", {}) if alg in ("ttv2", "c-ttv2", "agad") else None
     io = IO_PRESETS[cfg.io] if alg != "fp" else IO_PRESETS["perfect"]
     factory = LayerFactory(alg, alg_cfg, dev_w, dev_a, io, cfg.seed, dtype=np.dtype(cfg.dtype),
-                           count_pulses=cfg.count_pulses)
+                           count_pulses=cfg.count_pulses, weight_scaling_omega=cfg.weight_scaling_omega)
     if cfg.model == "fc3" and data.kind == "classifier" and data.x_train.shape[1] != 784:
         return _build_fc3_inputs(factory, data.x_train.shape[1]), alg_cfg, dev_w, dev_a
     model = build_model(cfg.model, factory, vocab=data.vocab or None, hidden=cfg.hidden, dropout=cfg.dropout,
@@ -165,8 +168,8 @@ def _build_fc3_inputs(f: LayerFactory, n_inputs: int):
 
     layers = []
     for n_in, n_out, act in ((n_inputs, 256, True), (256, 128, True), (128, 10, False)):
-        alg, b = f.make(n_out, n_in, n_in, bias=True)
-        layers.append(AnalogLinear(alg, b))
+        alg, b, a = f.make(n_out, n_in, n_in, bias=True)
+        layers.append(AnalogLinear(alg, b, a))
         if act:
             layers.append(Activation("sigmoid"))
     return Model("fc3", layers, "classifier")

@@ -58,24 +58,34 @@ def _outer_sq_norm(xs: np.ndarray, ds: np.ndarray) -> float:
 
 
 class AnalogLinear(Layer):
-    """y = W x + b with W on an analog algorithm (any of fp, sgd, mp, ttv2, c-ttv2, agad),
-    b digital (optional). x (B, in) -> y (B, out)."""
+    """y = alpha W_a x + b with W_a on an analog algorithm (any of fp, sgd, mp, ttv2, c-ttv2,
+    agad), b digital (optional), alpha a fixed digital output scale. x (B, in) -> y (B, out).
+
+    Weight scaling (aihwkit ``weight_scaling_omega``): the initial weights W0 are programmed
+    as W_a = W0 / alpha with alpha = max|W0| / omega, so they use the device range; the
+    effective weight is alpha W_a. The chain rule gives the analog update
+    ``W_a <- W_a - lr (alpha d) x^T`` and the backward ``alpha W_a^T d``.
+    """
 
     analog = True
 
-    def __init__(self, alg: Algorithm, bias: np.ndarray | None):
+    def __init__(self, alg: Algorithm, bias: np.ndarray | None, alpha: float = 1.0):
         self.alg = alg
         self.b = bias
+        self.alpha = float(alpha)
         self._x = self._g = None
 
     def forward(self, x, train=True):
         self._x = x
         y = self.alg.forward(x[None])[0]
+        if self.alpha != 1.0:
+            y = y * y.dtype.type(self.alpha)
         return y + self.b if self.b is not None else y
 
     def backward(self, grad_y):
         self._g = grad_y
-        return self.alg.backward(grad_y[None])[0]
+        gx = self.alg.backward(grad_y[None])[0]
+        return gx * gx.dtype.type(self.alpha) if self.alpha != 1.0 else gx
 
     def grad_sq_norm(self):
         n = _outer_sq_norm(self._x, self._g)
@@ -86,7 +96,7 @@ class AnalogLinear(Layer):
 
     def update(self, lr, grad_scale=1.0):
         g = self._g if grad_scale == 1.0 else self._g * grad_scale
-        self.alg.update(self._x[None], g[None], lr)
+        self.alg.update(self._x[None], (g * g.dtype.type(self.alpha))[None], lr)
         if self.b is not None:
             self.b -= (lr * g.sum(0)).astype(self.b.dtype)
         self.alg.decay()
@@ -117,8 +127,9 @@ class AnalogConv2d(Layer):
 
     analog = True
 
-    def __init__(self, alg: Algorithm, bias: np.ndarray | None, in_channels: int, kernel: int):
+    def __init__(self, alg: Algorithm, bias: np.ndarray | None, in_channels: int, kernel: int, alpha: float = 1.0):
         self.alg, self.b = alg, bias
+        self.alpha = float(alpha)
         self.c, self.k = in_channels, kernel
         self._cols = self._gcols = self._xshape = None
 
@@ -128,6 +139,8 @@ class AnalogConv2d(Layer):
         cols = F.im2col(x, self.k, self.k)                       # (B ho wo, C k k)
         self._cols, self._xshape = cols, x.shape
         y = self.alg.forward(cols[None])[0]                      # (B ho wo, F)
+        if self.alpha != 1.0:
+            y = y * y.dtype.type(self.alpha)
         if self.b is not None:
             y = y + self.b
         return y.reshape(B, ho, wo, -1).transpose(0, 3, 1, 2)
@@ -137,6 +150,8 @@ class AnalogConv2d(Layer):
         g = grad_y.transpose(0, 2, 3, 1).reshape(B * ho * wo, Fo)
         self._gcols = g
         gcols = self.alg.backward(g[None])[0]
+        if self.alpha != 1.0:
+            gcols = gcols * gcols.dtype.type(self.alpha)
         return F.col2im(gcols, self._xshape, self.k, self.k)
 
     def grad_sq_norm(self):
@@ -148,7 +163,7 @@ class AnalogConv2d(Layer):
 
     def update(self, lr, grad_scale=1.0):
         g = self._gcols if grad_scale == 1.0 else self._gcols * grad_scale
-        self.alg.update(self._cols[None], g[None], lr)
+        self.alg.update(self._cols[None], (g * g.dtype.type(self.alpha))[None], lr)
         if self.b is not None:
             self.b -= (lr * g.sum(0)).astype(self.b.dtype)
         self.alg.decay()
@@ -169,16 +184,19 @@ class AnalogLSTM(Layer):
 
     analog = True
 
-    def __init__(self, alg: Algorithm, hidden: int):
+    def __init__(self, alg: Algorithm, hidden: int, alpha: float = 1.0):
         self.alg, self.h = alg, hidden
+        self.alpha = float(alpha)
         self._caches = None
         self._vs = self._gz = None
 
     def _mv(self, v):
-        return self.alg.forward(v[None])[0]
+        z = self.alg.forward(v[None])[0]
+        return z * z.dtype.type(self.alpha) if self.alpha != 1.0 else z
 
     def _rmv(self, g):
-        return self.alg.backward(g[None])[0]
+        z = self.alg.backward(g[None])[0]
+        return z * z.dtype.type(self.alpha) if self.alpha != 1.0 else z
 
     def forward(self, xs, train=True, state=None):
         B = xs.shape[1]
@@ -209,6 +227,7 @@ class AnalogLSTM(Layer):
     def update(self, lr, grad_scale=1.0):
         T, B, n = self._vs.shape
         g = self._gz if grad_scale == 1.0 else self._gz * grad_scale
+        g = g * g.dtype.type(self.alpha)
         self.alg.update(self._vs.reshape(1, T * B, n), g.reshape(1, T * B, -1), lr)
         self.alg.decay()
 

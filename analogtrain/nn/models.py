@@ -37,10 +37,16 @@ class LayerFactory:
     seed: int
     dtype: Any = np.float32
     count_pulses: bool = False
+    weight_scaling_omega: float = 1.0
     index: int = 0
 
     def make(self, out_size: int, in_size: int, init_fan_in: int, bias: bool, extra_in: int = 0):
-        """(algorithm, bias or None) for an (out, in) array; W and b ~ U(+-1/sqrt(fan_in))."""
+        """(algorithm, bias or None, alpha) for an (out, in) array; W and b ~ U(+-1/sqrt(fan_in)).
+
+        With ``weight_scaling_omega`` > 0 (aihwkit's mapping), the array is programmed with
+        W0 / alpha, alpha = max|W0| / omega, and the layer multiplies its output by alpha.
+        The floating-point baseline is never scaled.
+        """
         k = self.index
         self.index += 1
         alg = build_stack([self.algorithm], [self.alg_cfg], [self.dev_w],
@@ -49,9 +55,13 @@ class LayerFactory:
                           count_pulses=self.count_pulses, device_path=(k,))
         rng = generator(self.seed, "init", k)
         bound = 1.0 / np.sqrt(init_fan_in)
-        alg.set_weights(rng.uniform(-bound, bound, (1, out_size, in_size)).astype(self.dtype))
+        w0 = rng.uniform(-bound, bound, (1, out_size, in_size))
         b = rng.uniform(-bound, bound, out_size).astype(self.dtype) if bias else None
-        return alg, b
+        alpha = 1.0
+        if self.weight_scaling_omega > 0 and algorithm_class(self.algorithm) != "fp":
+            alpha = float(np.abs(w0).max() / self.weight_scaling_omega)
+        alg.set_weights((w0 / alpha).astype(self.dtype))
+        return alg, b, alpha
 
 
 class Model:
@@ -115,21 +125,21 @@ class Model:
 def build_fc3(f: LayerFactory) -> Model:
     layers: list[Layer] = []
     for n_in, n_out, act in ((784, 256, True), (256, 128, True), (128, 10, False)):
-        alg, b = f.make(n_out, n_in, n_in, bias=True)
-        layers.append(AnalogLinear(alg, b))
+        alg, b, a = f.make(n_out, n_in, n_in, bias=True)
+        layers.append(AnalogLinear(alg, b, a))
         if act:
             layers.append(Activation("sigmoid"))
     return Model("fc3", layers, "classifier")
 
 
 def build_lenet(f: LayerFactory) -> Model:
-    c1, b1 = f.make(16, 1 * 25, 25, bias=True)
-    c2, b2 = f.make(32, 16 * 25, 16 * 25, bias=True)
-    l1, b3 = f.make(128, 512, 512, bias=True)
-    l2, b4 = f.make(10, 128, 128, bias=True)
-    layers = [AnalogConv2d(c1, b1, 1, 5), Activation("tanh"), MaxPool2d(2),
-              AnalogConv2d(c2, b2, 16, 5), Activation("tanh"), MaxPool2d(2), Activation("tanh"), Flatten(),
-              AnalogLinear(l1, b3), Activation("tanh"), AnalogLinear(l2, b4)]
+    c1, b1, a1 = f.make(16, 1 * 25, 25, bias=True)
+    c2, b2, a2 = f.make(32, 16 * 25, 16 * 25, bias=True)
+    l1, b3, a3 = f.make(128, 512, 512, bias=True)
+    l2, b4, a4 = f.make(10, 128, 128, bias=True)
+    layers = [AnalogConv2d(c1, b1, 1, 5, a1), Activation("tanh"), MaxPool2d(2),
+              AnalogConv2d(c2, b2, 16, 5, a2), Activation("tanh"), MaxPool2d(2), Activation("tanh"), Flatten(),
+              AnalogLinear(l1, b3, a3), Activation("tanh"), AnalogLinear(l2, b4, a4)]
     return Model("lenet", layers, "classifier")
 
 
@@ -139,12 +149,12 @@ class CharLSTM(Model):
 
     def __init__(self, f: LayerFactory, vocab: int, hidden: int, dropout: float, rng_dropout):
         self.vocab, self.hidden = vocab, hidden
-        a1, _ = f.make(4 * hidden, vocab + hidden + 1, hidden, bias=False)
-        a2, _ = f.make(4 * hidden, hidden + hidden + 1, hidden, bias=False)
-        ro, b = f.make(vocab, hidden, hidden, bias=True)
-        self.lstm1, self.lstm2 = AnalogLSTM(a1, hidden), AnalogLSTM(a2, hidden)
+        a1, _, s1 = f.make(4 * hidden, vocab + hidden + 1, hidden, bias=False)
+        a2, _, s2 = f.make(4 * hidden, hidden + hidden + 1, hidden, bias=False)
+        ro, b, s3 = f.make(vocab, hidden, hidden, bias=True)
+        self.lstm1, self.lstm2 = AnalogLSTM(a1, hidden, s1), AnalogLSTM(a2, hidden, s2)
         self.drop = Dropout(dropout, rng_dropout)
-        self.readout = AnalogLinear(ro, b)
+        self.readout = AnalogLinear(ro, b, s3)
         super().__init__("lstm", [self.lstm1, self.drop, self.lstm2, self.readout], "charlm")
 
     def forward(self, ids, train=True):
