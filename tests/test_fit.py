@@ -194,6 +194,38 @@ def test_several_devices_give_spreads(tmp_path):
     assert "stderr" not in r          # several devices: spreads instead of standard errors
 
 
+def test_identical_devices_give_no_spread(tmp_path):
+    # the scatter of the per-device fits is estimation noise, which the fits' standard errors explain
+    # (6 devices x 1800 steps: each fit's bounds have a standard error of ~1.5 %; the raw scatter of
+    # the fitted bounds is of that size, the corrected spread well below the 10 % of test_several_devices)
+    make_csv(tmp_path / "same.csv", n_devices=6, cycles=6, pulses=150, seed=5)
+    r = F.fit(F.parse_csv(tmp_path / "same.csv"), model="soft_bounds")["result"]
+    dc, p = r["device_config"], r["parameters"]
+    for k in ("dw_min_dtod", "up_down_dtod", "w_max_dtod", "w_min_dtod"):
+        assert dc[k] <= 0.02, (k, dc[k])
+    assert dc["w_max_dtod"] < p["w_max_devices"]["std"] / p["w_max"]
+    assert dc["w_min_dtod"] < p["w_min_devices"]["std"] / -p["w_min"]
+
+
+def test_wide_curves_csv_of_device_out(tmp_path):
+    # `analogtrain device --out DIR` writes curves.csv with one column w_<i> per device
+    cfg, res = make_csv(tmp_path / "long.csv", n_devices=2, cycles=3, pulses=60, seed=6)
+    cyc = np.concatenate([[0], np.repeat(np.arange(res.cycles), 2 * res.pulses_per_direction)])
+    names = {1: "up", -1: "down", 0: "start"}
+    lines = ["pulse,cycle,direction,w_mean,w_std,w_0,w_1"]
+    for t in range(res.curves.shape[0]):
+        c = res.curves[t]
+        lines.append(f"{t},{cyc[t]},{names[int(res.directions[t])]},{float(c.mean())!r},{float(c.std())!r},"
+                     f"{float(c[0])!r},{float(c[1])!r}")
+    wide = F.parse_csv_text("\n".join(lines))
+    long = F.parse_csv(tmp_path / "long.csv")
+    assert [d.device for d in wide] == ["0", "1"]
+    for a, b in zip(wide, long):
+        assert np.array_equal(a.w, b.w) and np.array_equal(a.dw, b.dw) and np.array_equal(a.up, b.up)
+    with pytest.raises(InputError, match="data row 2 has 6 fields"):
+        F.parse_csv_text("\n".join(lines[:2] + [lines[2].rsplit(",", 1)[0]]), "curves.csv")
+
+
 # ----------------------------------------------------------------------------- CSV format and errors
 def test_parse_steps_and_directions():
     text = ("pulse,direction,value\n0,start,0.0\n1,+1,0.1\n2,up,0.19\n3,1,0.27\n4,U,0.34\n5,up,0.40\n"
@@ -263,7 +295,8 @@ def test_not_utf8_and_missing_file(tmp_path):
 
 
 def test_utf8_bom_and_comments_accepted():
-    (d,) = F.parse_csv_text("\ufeff# measured 2024\n" + GOOD.replace("pulse,direction,value", "Pulse, Direction ,VALUE"))
+    text = GOOD.replace("pulse,direction,value", "Pulse, Direction ,VALUE")
+    (d,) = F.parse_csv_text("\ufeff# measured 2024\n" + text)
     assert d.n_up == 6 and d.n_down == 6
 
 

@@ -38,7 +38,8 @@ def fit_cmd(data_file, model, normalise, subtract_sp, out_file, as_json, plot_fi
     gets their mean and spreads) and cycle. A step is the value change between rows of one
     device (and cycle) whose pulse indices differ by 1. Each model's step-vs-state relation
     is fitted by least squares (scipy.optimize.least_squares); c2c noise comes from the
-    residuals. See docs/device_fit.md.
+    residuals. The curves.csv of `analogtrain device --out DIR` (columns w_0, w_1, ...) is
+    accepted too. See docs/device_fit.md.
 
     \b
     Examples:
@@ -92,7 +93,7 @@ def _tables(out: dict) -> str:
     rows = []
     for m in models:
         if not m.get("applicable"):
-            rows.append([m["model"], "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", f"not applicable: {m['reason']}"])
+            rows.append([m["model"], *["-"] * 10, f"not applicable: {m['reason']}"])
             continue
         p = m["parameters"]
         extra = ""
@@ -126,8 +127,8 @@ def _tables(out: dict) -> str:
         prow.append(["standard errors", ", ".join(f"{k} {v:.2g}" for k, v in r["stderr"].items())])
     if r["devices"] > 1:
         dc = r["device_config"]
-        prow.append(["device-to-device spreads", ", ".join(f"{k} {dc[k]:.3g}" for k in
-                                                            ("dw_min_dtod", "up_down_dtod", "w_max_dtod", "w_min_dtod"))])
+        keys = ("dw_min_dtod", "up_down_dtod", "w_max_dtod", "w_min_dtod")
+        prow.append(["device-to-device spreads", ", ".join(f"{k} {dc[k]:.3g}" for k in keys)])
     lines.append(report.table(prow, ["quantity", "value"]))
     if out.get("written"):
         lines.append(f"\nwrote {out['written']} (use: analogtrain device --device-config {out['written']})")

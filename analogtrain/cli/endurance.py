@@ -110,11 +110,14 @@ def endurance_cmd(ctx, run_dir, samples, endurance, rate, bins_per_decade, algor
         build_replicas(sim_cfg)   # resolve and validate every config before any work
         run = E.from_program_result(run_program(sim_cfg))
     res = E.analyse(run, n_target, endur, sps, bins_per_decade)
-    out = {"schema_version": report.SCHEMA_VERSION, "command": "endurance"}
+    settings = {"run_dir": str(run_dir) if run_dir is not None else None, "samples": n_target,
+                "endurance": endur, "samples_per_second": sps, "bins_per_decade": bins_per_decade}
     if sim_cfg is not None:
-        out.update({k: v for k, v in report.provenance("endurance", _sim_dict(sim_cfg), seed).items()
-                    if k not in ("argv",)})
-        out["simulation"] = _sim_dict(sim_cfg)
+        settings["simulation"] = _sim_dict(sim_cfg)
+    out = report.provenance("endurance", settings, seed if sim_cfg is not None else None)
+    out.pop("argv", None)
+    if sim_cfg is not None:
+        out["simulation"] = settings["simulation"]
     out.update(res)
     if out_dir is not None:
         report.write_json(out_dir / "summary.json", out)

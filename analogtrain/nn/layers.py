@@ -63,8 +63,10 @@ class AnalogLinear(Layer):
 
     Weight scaling (aihwkit ``weight_scaling_omega``): the initial weights W0 are programmed
     as W_a = W0 / alpha with alpha = max|W0| / omega, so they use the device range; the
-    effective weight is alpha W_a. The chain rule gives the analog update
-    ``W_a <- W_a - lr (alpha d) x^T`` and the backward ``alpha W_a^T d``.
+    effective weight is W = alpha W_a and the backward is ``alpha W_a^T d``. The update
+    realises the SGD step on the effective weights, ``W <- W - lr d x^T``, i.e.
+    ``W_a <- W_a - lr (d / alpha) x^T``: the array receives ``d / alpha``. (Plain chain
+    rule on W_a would pass ``alpha d`` and slow learning by alpha^2.)
     """
 
     analog = True
@@ -96,7 +98,7 @@ class AnalogLinear(Layer):
 
     def update(self, lr, grad_scale=1.0):
         g = self._g if grad_scale == 1.0 else self._g * grad_scale
-        self.alg.update(self._x[None], (g * g.dtype.type(self.alpha))[None], lr)
+        self.alg.update(self._x[None], (g / g.dtype.type(self.alpha))[None], lr)
         if self.b is not None:
             self.b -= (lr * g.sum(0)).astype(self.b.dtype)
         self.alg.decay()
@@ -163,7 +165,7 @@ class AnalogConv2d(Layer):
 
     def update(self, lr, grad_scale=1.0):
         g = self._gcols if grad_scale == 1.0 else self._gcols * grad_scale
-        self.alg.update(self._cols[None], (g * g.dtype.type(self.alpha))[None], lr)
+        self.alg.update(self._cols[None], (g / g.dtype.type(self.alpha))[None], lr)
         if self.b is not None:
             self.b -= (lr * g.sum(0)).astype(self.b.dtype)
         self.alg.decay()
@@ -227,7 +229,7 @@ class AnalogLSTM(Layer):
     def update(self, lr, grad_scale=1.0):
         T, B, n = self._vs.shape
         g = self._gz if grad_scale == 1.0 else self._gz * grad_scale
-        g = g * g.dtype.type(self.alpha)
+        g = g / g.dtype.type(self.alpha)
         self.alg.update(self._vs.reshape(1, T * B, n), g.reshape(1, T * B, -1), lr)
         self.alg.decay()
 
