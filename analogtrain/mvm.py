@@ -116,22 +116,26 @@ def _one_pass_rows(W, xs, r_idx, io, rng, transpose):
     return y, sat
 
 
-def read_lines(W: np.ndarray, index: int, io: IOConfig, rng: np.random.Generator, rows: bool = False) -> np.ndarray:
+def read_lines(W: np.ndarray, index, io: IOConfig, rng: np.random.Generator, rows: bool = False) -> np.ndarray:
     """Read column ``index`` (or row, with ``rows``) of every replica with a one-hot input of 1.
 
     No noise or bound management (transfer reads, spec 3.2): the one-hot value 1 passes
     the DAC exactly, so the read is ``W[:, :, j] + noise``, quantised by the ADC and
-    clipped to +-out_bound. Returns (R, out) (or (R, in) for a row).
+    clipped to +-out_bound. Returns (R, out) (or (R, in) for a row); with a sequence of
+    indices, one read per index: (R, out, k) (or (R, in, k)).
     """
-    line = W[:, index, :] if rows else W[:, :, index]
+    many = not np.isscalar(index) and not isinstance(index, (int, np.integer))
+    line = (W[:, index, :].swapaxes(1, 2) if many else W[:, index, :]) if rows else W[:, :, index]
     if io.is_perfect:
         return line.copy()
     if io.inp_noise > 0 or io.w_noise > 0:
+        idx = np.atleast_1d(index)
         n = W.shape[1] if rows else W.shape[2]
-        e = np.zeros((W.shape[0], 1, n), dtype=W.dtype)
-        e[:, 0, index] = 1.0
-        y, _ = _one_pass(W, e, io, rng, transpose=rows)
-        return y[:, 0, :] * io.out_scale
+        e = np.zeros((W.shape[0], idx.size, n), dtype=W.dtype)
+        e[:, np.arange(idx.size), idx] = 1.0
+        y, _ = _one_pass(W, e, io, rng, transpose=rows)      # (R, k, out)
+        y = y * io.out_scale
+        return y.swapaxes(1, 2) if many else y[:, 0, :]
     y = line.astype(W.dtype, copy=True)
     if io.out_noise > 0:
         y += io.out_noise * standard_normal(rng, y.size, y.dtype).reshape(y.shape)

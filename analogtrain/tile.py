@@ -131,6 +131,10 @@ class AnalogTile:
         """(R, out): column j read with a one-hot input through the transfer-read I/O (no NM/BM)."""
         return read_lines(self.w, j, self.io_read, self.rng_noise, rows=False)
 
+    def read_columns(self, cols) -> np.ndarray:
+        """(R, out, len(cols)): several one-hot column reads (one MVM each), in one call."""
+        return read_lines(self.w, cols, self.io_read, self.rng_noise, rows=False)
+
     def read_row(self, i: int) -> np.ndarray:
         """(R, in): row i read with a one-hot input on the output side (backward direction)."""
         return read_lines(self.w, i, self.io_read, self.rng_noise, rows=True)
@@ -171,9 +175,10 @@ class AnalogTile:
         """The per-sample pulsed updates of a mini-batch, with exact sequential semantics.
 
         Sample b applies ``W <- W - lr (d_b * d_sign)(x_b * x_sign)^T`` in order b = 0..B-1.
-        ``reads`` lists (b, j) in time order: after sample b, ``on_read(b, j)`` is called and
-        may read column j (which then holds exactly the pulses of samples <= b) and flip
-        ``x_sign[:, j]`` in place (a chopper); each column at most once per call. x : (R, B,
+        ``reads`` lists (b, j) in time order, each column at most once: column j is read
+        right after sample b. ``on_read(reads)`` is called once, when every column listed
+        holds exactly the pulses of the samples up to its read; it may flip ``x_sign[:, j]``
+        in place (a chopper), which then applies to the later samples of column j. x : (R, B,
         in), d : (R, B, out), lr : scalar or (R,).
 
         Pulse probabilities, trains and coincidences of all samples are computed at once
@@ -197,8 +202,7 @@ class AnalogTile:
             for s0 in range(0, B, step):
                 sub = [(b - s0, j) for b, j in reads if s0 <= b < s0 + step]
                 total += self.update_batch(x[:, s0:s0 + step], d[:, s0:s0 + step], lr, cfg, x_sign, d_sign,
-                                           sub, (lambda b, j, s0=s0: on_read(b + s0, j)) if on_read else None,
-                                           max_block)
+                                           sub, on_read, max_block)
             return total
         lr_r = np.repeat(np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)), B)
         plan = P.pulse_probabilities(x.reshape(R * B, n), d.reshape(R * B, m), lr_r,
@@ -230,9 +234,8 @@ class AnalogTile:
         total = int(cnt.sum())
         self._pulse_seq(flat[early], cnt[early], self._directions(x, d, r[early], b[early], i[early], j[early],
                                                                   x_sign, d_sign))
-        if on_read is not None:
-            for rb, rj in reads:
-                on_read(rb, rj)
+        if on_read is not None and reads:
+            on_read(reads)
         late = ~early
         if late.any():
             self._pulse_seq(flat[late], cnt[late], self._directions(x, d, r[late], b[late], i[late], j[late],
@@ -240,8 +243,11 @@ class AnalogTile:
         self.last_pulses = total
         return total
 
-    #: cost model of the two exact update paths, in elementary array operations
-    _SAMPLE_OVERHEAD = 120_000   # fixed cost of one sample-by-sample step (about 50 NumPy calls)
+    #: cost model of the two exact update paths, in array elements (measured on fc3/MNIST and
+    #: LeNet: a batched element costs about 2.5x a per-sample one; a per-sample step has a
+    #: fixed cost of about 60k elements, some 50 NumPy calls)
+    _SAMPLE_OVERHEAD = 60_000
+    _BATCH_ELEMENT = 2.5
     _BATCH_OVERHEAD = 60_000
 
     def _samplewise_cheaper(self, tx, td, n_rows, n_cols) -> bool:
@@ -251,7 +257,7 @@ class AnalogTile:
             return False
         B = tx.shape[1]
         per = int(np.dot(np.count_nonzero(td[0], axis=1), np.count_nonzero(tx[0], axis=1)))
-        return per + B * self._SAMPLE_OVERHEAD < B * n_rows * n_cols + self._BATCH_OVERHEAD
+        return per + B * self._SAMPLE_OVERHEAD < self._BATCH_ELEMENT * B * n_rows * n_cols + self._BATCH_OVERHEAD
 
     def _apply_trains_samplewise(self, tx, td, x, d, x_sign, d_sign, reads, on_read) -> int:
         """Apply precomputed trains sample by sample (pulses of sample b, then its read)."""
@@ -265,7 +271,7 @@ class AnalogTile:
                 db = d[:, b] * d_sign if d_sign is not None else d[:, b]
                 total += self._apply_counts(counts, rows, cols, xb, db)
             if on_read is not None and b in read_at:
-                on_read(b, read_at[b])
+                on_read([(b, read_at[b])])
         self.last_pulses = total
         return total
 
@@ -303,7 +309,7 @@ class AnalogTile:
             db = d[:, b] * d_sign if d_sign is not None else d[:, b]
             total += self.update(xb, db, lr, cfg)
             if on_read is not None and b in read_at:
-                on_read(b, read_at[b])
+                on_read([(b, read_at[b])])
         return total
 
     def _active_lines(self, td, tx):
@@ -383,6 +389,18 @@ class AnalogTile:
         self._pulse(flat, cnt, up)
         self.last_pulses = int(cnt.sum())
         return self.last_pulses
+
+    def pulse_columns(self, cols, n: np.ndarray) -> int:
+        """Apply |n[r, i, k]| pulses (up where n > 0) to device (r, i, cols[k]); cols distinct.
+        n : (R, out, len(cols)) signed integers (the transfer writes of several columns)."""
+        r, i, k = np.nonzero(n)
+        if r.size == 0:
+            return 0
+        vals = n[r, i, k]
+        flat = (r * self.out_size + i) * self.in_size + np.asarray(cols)[k]
+        cnt = np.abs(vals).astype(np.int64)
+        self._pulse(flat, cnt, vals > 0)
+        return int(cnt.sum())
 
     def pulse_column(self, j: int, n: np.ndarray) -> int:
         """Apply |n[r, i]| pulses to device (r, i, j), up where n > 0, down where n < 0.

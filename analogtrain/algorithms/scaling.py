@@ -77,14 +77,16 @@ def buffer_step(h: np.ndarray, delta: np.ndarray, lam_h: np.ndarray, max_steps: 
     return omega, n.astype(np.int64)
 
 
-def chopper_flips(T: int, n_c: np.ndarray, p: np.ndarray, random: np.ndarray, dynamic: np.ndarray,
+def chopper_flips(T, n_c: np.ndarray, p: np.ndarray, random: np.ndarray, dynamic: np.ndarray,
                   u: np.ndarray) -> np.ndarray:
     """Which replicas flip the input chopper of the column just read (spec 4.4.3, 4.6.2)::
 
         regular:  flip when (T mod N_c) + 1 == N_c         (N_c = max(ceil(1/p), 2))
         random:   flip with probability p                 (u ~ U(0, 1))
         AGAD:     regular flip, or (if random) also a random flip
-    No chopper (p == 0): never. T counts full passes over the columns.
+    No chopper (p == 0): never. T counts full passes over the columns. The per-replica
+    arrays are (R,); ``T`` and ``u`` may carry extra trailing axes (several reads) as long as
+    the replica arrays are shaped to broadcast (e.g. (R, 1)).
     """
     if not (random & (p > 0)).any():  # regular choppers only: deterministic, ``u`` unused
         return (n_c > 0) & ((T % np.maximum(n_c, 1)) + 1 == n_c) & (p > 0)

@@ -24,7 +24,7 @@ from ..tile import AnalogTile
 from .agad import agad_readout
 from .base import Algorithm, as_replica_lr, batched
 from .scaling import buffer_step, chopper_flips, ema_max, pulse_count_lr, transfer_lr_scale
-from .ttv2 import chopped_readout
+from .ttv2 import chopped_readout, chopped_readout_many
 
 _STRUCTURAL = ("transfer_every", "desired_bl", "auto_scale", "forget_buffer")
 
@@ -136,8 +136,8 @@ class TransferFamily(Algorithm):
                         break
                 end, t = end + 1, t_next
 
-            def on_read(b, j, lam_h=lam_h):
-                self.transfer(j, lam_h)
+            def on_read(reads, lam_h=lam_h):
+                self.transfer_many([j for _, j in reads], lam_h)
 
             self.A.update_batch(x[:, start:end], d[:, start:end], lam_a, x_sign=self.c_in, d_sign=self.c_out,
                                 reads=reads, on_read=on_read)
@@ -146,43 +146,61 @@ class TransferFamily(Algorithm):
 
     def transfer(self, j: int, lam_h: np.ndarray) -> None:
         """Read column j of A, update H, write W, then chopper bookkeeping (spec 4.4.3, 4.6.2)."""
-        v = self.A.read_column(j).astype(np.float64)
-        c_in_j = self.c_in[:, j].astype(np.float64)
-        c_out = self.c_out.astype(np.float64)
+        self.transfer_many([j], lam_h)
+
+    def transfer_many(self, cols: list, lam_h: np.ndarray) -> None:
+        """The transfers of several distinct columns, in the given (time) order, vectorised.
+
+        Each read touches only its own column of A, H, P, P_ref, W and the input chopper;
+        the only coupling between successive reads is the pass counter T (incremented
+        after the last column), which is precomputed per read. Equivalent to calling the
+        single-column transfer once per column in order (random chopper draws included).
+        """
+        J = np.asarray(cols, dtype=np.int64)
+        nJ = J.size
+        last = J == self.in_size - 1
+        T_each = self.T + np.concatenate([[0], np.cumsum(last)[:-1]])          # T at each read
+        v = self.A.read_columns(J).astype(np.float64)                            # (R, out, nJ)
+        sign = self.c_in[:, J].astype(np.float64)[:, None, :] * self.c_out.astype(np.float64)[:, :, None]
         if self.any_dynamic:
-            was = self.switched[:, j] & self.dynamic
-            self.switched[:, j] = False
-            d_dyn, p_new, pref_new = agad_readout(v, self.P[:, :, j], self.P_ref[:, :, j], was, c_in_j, c_out,
-                                                  self.mu)
+            was = self.switched[:, J] & self.dynamic[:, None]                   # (R, nJ)
+            self.switched[:, J] = False
+            p = self.P[:, :, J]
+            p_ref = np.where(was[:, None, :], p, self.P_ref[:, :, J])            # copy P at the first read after a flip
+            mu = self.mu[:, None, None]
+            p_new = (1.0 - mu) * p + mu * v
             if self.all_dynamic:
-                delta = d_dyn
-                self.P[:, :, j] = p_new
-                self.P_ref[:, :, j] = pref_new
+                delta = (v - p_ref) * sign
+                self.P[:, :, J], self.P_ref[:, :, J] = p_new, p_ref
             else:
-                dyn = self.dynamic[:, None]
-                delta = np.where(dyn, d_dyn, chopped_readout(v, c_in_j, c_out))
-                self.P[:, :, j] = np.where(dyn, p_new, self.P[:, :, j])
-                self.P_ref[:, :, j] = np.where(dyn, pref_new, self.P_ref[:, :, j])
+                dyn = self.dynamic[:, None, None]
+                delta = np.where(dyn, (v - p_ref) * sign, chopped_readout_many(v, sign))
+                self.P[:, :, J] = np.where(dyn, p_new, p)
+                self.P_ref[:, :, J] = np.where(dyn, p_ref, self.P_ref[:, :, J])
         else:
-            delta = chopped_readout(v, c_in_j, c_out)
-        self.H[:, :, j], n = buffer_step(self.H[:, :, j], delta, lam_h, self.max_steps, self.momentum,
-                                         self.forget_buffer)
+            delta = chopped_readout_many(v, sign)
+        R, m = self.n_replicas, self.out_size
+        h, n = buffer_step(self.H[:, :, J].reshape(R, m * nJ), delta.reshape(R, m * nJ), lam_h, self.max_steps,
+                           self.momentum, self.forget_buffer)
+        self.H[:, :, J] = h.reshape(R, m, nJ)
+        n = n.reshape(R, m, nJ)
         if self.any_dynamic:
-            allowed = ~(self.dynamic & self.warm_up) | (self.T > self.n_c)
-            n = n * allowed[:, None]
+            allowed = ~(self.dynamic & self.warm_up)[:, None] | (T_each[None, :] > self.n_c[:, None])
+            n = n * allowed[:, None, :]
         if n.any():
-            self.w_writes += self.W.pulse_column(j, n)
-        self.n_transfers += 1
-        u = self.rng_chopper.random(self.n_replicas) if self.any_random else None
-        flip = chopper_flips(self.T, self.n_c, self.in_chop_prob, self.in_chop_random, self.dynamic, u)
+            self.w_writes += self.W.pulse_columns(J, n)
+        self.n_transfers += nJ
+        u = self.rng_chopper.random((nJ, R)).T if self.any_random else None     # one row of draws per read
+        flip = chopper_flips(T_each[None, :], self.n_c[:, None], self.in_chop_prob[:, None],
+                             self.in_chop_random[:, None], self.dynamic[:, None], u)
         if flip.any():
-            self.c_in[flip, j] *= -1
-            self.switched[flip, j] = True
-        if j == self.in_size - 1:
-            if self.any_out_chop:
+            self.c_in[:, J] = np.where(flip, -self.c_in[:, J], self.c_in[:, J])
+            self.switched[:, J] |= flip
+        if last.any():
+            if self.any_out_chop:  # only at the end of a chunk (see update)
                 u2 = self.rng_chopper.random(self.c_out.shape)
                 self.c_out[u2 < self.out_chop_prob[:, None]] *= -1
-            self.T += 1
+            self.T += int(last.sum())
 
     # ------------------------------------------------------------- state
     def weights(self):

@@ -70,7 +70,7 @@ def test_transfer_batched_equals_samplewise(name):
         for bb in range(xc.shape[1]):
             tile.update(xc[:, bb] * x_sign, dc[:, bb] * d_sign, lr)
             if bb in read_at:
-                on_read(bb, read_at[bb])
+                on_read([(bb, read_at[bb])])
         return 0
 
     tile.update_batch = one_at_a_time
