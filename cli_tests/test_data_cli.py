@@ -264,7 +264,8 @@ def test_list_json_shape(fake, tmp_path):
     rc, out, err = run(["data", "list", "--data-dir", dest, "--json"])
     assert rc == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"schema_version", "data_dir", "data_dir_source", "files"}
+    assert {"schema_version", "data_dir", "data_dir_source", "files", "analogtrain_version",
+            "config_hash"} <= set(doc)
     assert doc["data_dir"] == str(dest) and doc["data_dir_source"] == "--data-dir"
     assert [r["file"] for r in doc["files"]] == ["a.bin", "b.bin"]
     assert all(set(r) == {"dataset", "file", "present", "size", "expected_size", "verified", "path"}

@@ -63,7 +63,7 @@ def fetch_cmd(name: str, data_dir: Path | None, mirrors: tuple[str, ...], as_jso
     rows = [{"file": r.file, "action": r.action, "size": r.size, "sha256": r.sha256, "resumed": r.resumed,
              "url": r.url, "path": str(r.path)} for r in results]
     if as_json:
-        click.echo(report.dumps({"schema_version": report.SCHEMA_VERSION, "dataset": name,
+        click.echo(report.dumps({**report.provenance("data fetch", {"dataset": name}, None), "dataset": name,
                                  "data_dir": str(root), "data_dir_source": source, "files": rows}))
         return
     click.echo(f"data directory: {root} (from {source})")
@@ -79,8 +79,8 @@ def list_cmd(data_dir: Path | None, as_json: bool) -> None:
     root, source = datasets.describe_data_dir(data_dir)
     rows = datasets.dataset_status(root)
     if as_json:
-        click.echo(report.dumps({"schema_version": report.SCHEMA_VERSION, "data_dir": str(root),
-                                 "data_dir_source": source, "files": rows}))
+        click.echo(report.dumps({**report.provenance("data list", {"data_dir": str(root)}, None),
+                                 "data_dir": str(root), "data_dir_source": source, "files": rows}))
         return
     click.echo(f"data directory: {root} (from {source})")
     click.echo(report.table([[r["dataset"], r["file"], "yes" if r["present"] else "no",

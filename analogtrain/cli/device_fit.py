@@ -53,7 +53,9 @@ def fit_cmd(data_file, model, normalise, subtract_sp, out_file, as_json, plot_fi
     if plot_file is not None:
         report.require_matplotlib()
     res = F.fit(data, model=model, normalise=normalise, subtract_sp=subtract_sp)
-    out = {"schema_version": report.SCHEMA_VERSION, "command": "device fit", "source": str(data_file), **res}
+    out = {**report.provenance("device fit", {"source": str(data_file), "model": model, "normalise": normalise,
+                                               "subtract_sp": subtract_sp}, None),
+           "source": str(data_file), **res}
     if out_file is not None:
         report.write_text(out_file, F.device_toml(res["result"], source=str(data_file)))
         out["written"] = str(out_file)

@@ -74,9 +74,10 @@ def estimate_cmd(algorithm, sweep_n, config_file, as_json, plot_file, **flags):
     a = est.Assumptions(**values)
     add_fast = not ({"n_s", "l_max"} & specified)
     results = est.plan(algs, a, sweep_n=sweep, add_agad_fast_point=add_fast)
+    assumptions = {**a.to_dict(), **({"n": None} if sweep else {}), "sweep_n": sweep}
     out = {
-        "schema_version": report.SCHEMA_VERSION,
-        "assumptions": {**a.to_dict(), **({"n": None} if sweep else {}), "sweep_n": sweep},
+        **report.provenance("estimate", {"assumptions": assumptions, "algorithms": list(algs or [])}, None),
+        "assumptions": assumptions,
         "derived": {"digital_flop_per_ns": a.flop_per_ns,
                     "vector_op_ns": None if sweep else a.vector_op_ns},
         "results": [r.to_dict() for r in results],
