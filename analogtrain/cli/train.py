@@ -45,7 +45,8 @@ _FLAGS = ("model", "dataset", "algorithm", "algo_style", "weight_scaling_omega",
                    "0.01/0.02; about 3x more pulses) [default: build-config].")
 @click.option("--weight-scaling-omega", type=float, default=None,
               help="Map the largest initial weight of each layer to this device weight and scale the output "
-                   "digitally (aihwkit mapping); 0 = off [default: 1.0].")
+                   "digitally (aihwkit mapping; 0.1 leaves room for the weights to grow 10x); 0 = off "
+                   "[default: 0.1].")
 @click.option("--epochs", type=click.IntRange(1, 100000), default=None, help="Epochs [default: 10].")
 @click.option("--batch-size", type=click.IntRange(1, 100000), default=None,
               help="Mini-batch size [default: fc3 10, lenet 8, lstm 32].")

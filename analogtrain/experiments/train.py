@@ -58,7 +58,7 @@ class TrainConfig:
     hidden: int = 64            # LSTM
     algo_sets: tuple = ()
     algo_style: str = "build-config"   # default transfer settings: aihwkit build_config (see config.algorithm)
-    weight_scaling_omega: float = 1.0  # map max|W0| to this device weight (aihwkit mapping); 0 = off
+    weight_scaling_omega: float = 0.1  # map max|W0| to this device weight (aihwkit mapping); 0 = off
     device: DeviceSource = DeviceSource()
     data_dir: str | None = None
     verify_data: bool = True
