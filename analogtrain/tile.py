@@ -175,10 +175,12 @@ class AnalogTile:
         """The per-sample pulsed updates of a mini-batch, with exact sequential semantics.
 
         Sample b applies ``W <- W - lr (d_b * d_sign)(x_b * x_sign)^T`` in order b = 0..B-1.
-        ``reads`` lists (b, j) in time order, each column at most once: column j is read
-        right after sample b. ``on_read(reads)`` is called once, when every column listed
-        holds exactly the pulses of the samples up to its read; it may flip ``x_sign[:, j]``
-        in place (a chopper), which then applies to the later samples of column j. x : (R, B,
+        ``reads`` lists (b, j) in time order: column j is read right after sample b. A column
+        may be read several times; the reads are processed in groups (group q holds the q-th
+        read of every column, and all of group q precede all of group q + 1 in time, as the
+        column schedule is periodic). ``on_read(group)`` is called once per group, when every
+        column in it holds exactly the pulses of the samples up to its read; it may flip
+        ``x_sign[:, j]`` in place (a chopper), which then applies to the later pulses of j. x : (R, B,
         in), d : (R, B, out), lr : scalar or (R,).
 
         Pulse probabilities, trains and coincidences of all samples are computed at once
@@ -227,19 +229,30 @@ class AnalogTile:
         i, j = np.divmod(rem, nn)
         i, j = rows[i], cols[j]
         flat = (r * m + i) * n + j
-        cut = np.full(n, B, dtype=np.int64)                          # last sample before column j's read
-        for rb, rj in reads:
-            cut[rj] = rb
-        early = b <= cut[j]
+        groups: list[list[tuple[int, int]]] = []
+        seen: dict[int, int] = {}
+        for rb, rj in reads:                                          # group q: the q-th read of each column
+            q = seen.get(rj, 0)
+            seen[rj] = q + 1
+            if q == len(groups):
+                groups.append([])
+            groups[q].append((rb, rj))
         total = int(cnt.sum())
-        self._pulse_seq(flat[early], cnt[early], self._directions(x, d, r[early], b[early], i[early], j[early],
-                                                                  x_sign, d_sign))
-        if on_read is not None and reads:
-            on_read(reads)
-        late = ~early
-        if late.any():
-            self._pulse_seq(flat[late], cnt[late], self._directions(x, d, r[late], b[late], i[late], j[late],
-                                                                    x_sign, d_sign))
+        if not groups:
+            self._pulse_seq(flat, cnt, self._directions(x, d, r, b, i, j, x_sign, d_sign))
+        else:
+            read_time = np.full((len(groups), n), np.iinfo(np.int64).max, dtype=np.int64)
+            for q, grp in enumerate(groups):
+                for rb, rj in grp:
+                    read_time[q, rj] = rb
+            phase = (read_time[:, j] < b).sum(axis=0)                # reads of column j before sample b
+            for q in range(len(groups) + 1):
+                sel = np.flatnonzero(phase == q)
+                if sel.size:
+                    self._pulse_seq(flat[sel], cnt[sel], self._directions(x, d, r[sel], b[sel], i[sel], j[sel],
+                                                                          x_sign, d_sign))
+                if q < len(groups) and on_read is not None:
+                    on_read(groups[q])
         self.last_pulses = total
         return total
 

@@ -215,6 +215,9 @@ TOML_FILES = {
     "est_str.toml": '[estimate]\nn = "abc"\n',
     "est_bool.toml": "[estimate]\nn = true\n",
     "est_scalar.toml": "estimate = 5\n",
+    "dev_deep.toml": "a = " + "[" * 5000 + "]" * 5000 + "\n",
+    "dev_huge_int.toml": "dw_min = 1" + "0" * 400 + "\n",
+    "est_huge_int.toml": "[estimate]\nt_pulse = 1" + "0" * 400 + "\n",
 }
 
 #: [train] tables (written with data_dir pointing at the synthetic digits)
@@ -369,6 +372,12 @@ def _bad_config_json(fx: Path, run: Path) -> None:
     (run / "config.json").write_text('{"model": "fc3", "bogus": 1}')
 
 
+def _config_json_wrong_types(fx: Path, run: Path) -> None:
+    d = json.loads((run / "config.json").read_text())
+    d["device"] = 5
+    (run / "config.json").write_text(json.dumps(d))
+
+
 def _shape_mismatch(fx: Path, run: Path) -> None:
     p = run / "checkpoint-epoch0001.npz"
     with np.load(p) as z:
@@ -477,6 +486,12 @@ CASES: list[Case] = [
     C("device-config-table-value", [*DEV, "--config", "{fx}/dev_table_value.toml"], 2, ["device.dw_min"]),
     C("device-config-int-as-bool", [*DEV, "--config", "{fx}/dev_int_as_bool.toml"], 2,
       ["device.subtract_symmetry_point"]),
+    C("device-config-deeply-nested", [*DEV, "--config", "{fx}/dev_deep.toml"], 2, ["dev_deep.toml"],
+      bug="config/loading.py read_toml (line ~52) catches only TOMLDecodeError; tomllib recurses per nesting "
+          "level and a 5000-deep array raises RecursionError: internal error, exit 1"),
+    C("device-config-int-beyond-float", [*DEV, "--config", "{fx}/dev_huge_int.toml"], 2, ["device.dw_min"],
+      bug="config/fields.py coerce (line ~112) does float(int) for float fields: a TOML integer literal beyond "
+          "float range raises OverflowError: internal error, exit 1"),
     C("device-device-config-missing", [*DEV, "--device-config", "{tmp}/missing_dev.toml"], 2, ["missing_dev.toml"]),
     C("device-device-config-bad-preset", [*DEV, "--device-config", "{fx}/dev_bad_preset.toml"], 2,
       ["device.preset", "nope"]),
@@ -691,6 +706,11 @@ CASES: list[Case] = [
       bug=RESUME_REWRITE, fails=(RunDirModified,)),
     C("resume-bad-config-json", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
       ["config.json"], out=None, setup=_copy_run(mutate=_bad_config_json), keep="run"),
+    C("resume-config-json-wrong-types", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
+      ["config.json"], out=None, setup=_copy_run(mutate=_config_json_wrong_types), keep="run",
+      bug="cli/train.py _saved_config (line ~200) catches ConfigError and TypeError only; config_from_dict "
+          "(experiments/train.py line ~349) raises AttributeError for \"device\": 5 in config.json: internal "
+          "error, exit 1"),
     C("resume-shape-mismatch", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
       ["--resume", "shape"], out=None, setup=_copy_run(mutate=_shape_mismatch), keep="run",
       bug=RESUME_REWRITE, fails=(RunDirModified,)),
@@ -721,6 +741,10 @@ CASES: list[Case] = [
     C("estimate-config-bool", ["estimate", "--config", "{fx}/est_bool.toml"], 2, ["estimate.n"], out="plot"),
     C("estimate-config-not-table", ["estimate", "--config", "{fx}/est_scalar.toml"], 2, ["estimate"],
       out="plot"),
+    C("estimate-config-int-beyond-float", ["estimate", "--config", "{fx}/est_huge_int.toml"], 2,
+      ["estimate.t_pulse"], out="plot",
+      bug="estimate.py check_value converts a TOML integer beyond float range with float(): OverflowError, "
+          "internal error, exit 1"),
     C("estimate-plot-missing-dir", ["estimate", "--plot", "{tmp}/nodir/x.png"], 2, ["--plot", "nodir"], out=None),
     # ---------------------------------------------------------------- data
     C("data-fetch-unknown", ["data", "fetch", "nope"], 2, ["nope"], out="datadir"),

@@ -117,27 +117,25 @@ class TransferFamily(Algorithm):
         lam_h = transfer_lr_scale(lr, lam_a, self.transfer_lr, self.scale_transfer_lr, self.buffer_granularity,
                                   self.auto_granularity, self.dw_a, self.dw_w, self.in_size, self.n_s,
                                   self.correct_gradient_magnitudes)
-        # chunks in which every column is read at most once (and, with output choppers, that
-        # end with a full pass) let the A array apply all pulses of the chunk at once
+        # the reads of the whole batch are interleaved with the pulses by update_batch; with
+        # output choppers (which flip at the end of every full pass and change the signs of all
+        # later samples) the batch is cut after each full pass
         start = 0
         while start < B:
-            reads, cols = [], set()
+            reads = []
             end, t, k = start, self.t, self.k
             while end < B:
-                t_next = t + 1
-                if t_next % self.n_s == 0:
-                    if k in cols:
-                        break
+                t += 1
+                if t % self.n_s == 0:
                     reads.append((end - start, k))
-                    cols.add(k)
                     k = (k + 1) % self.in_size
                     if self.any_out_chop and k == 0:
-                        end, t = end + 1, t_next
+                        end += 1
                         break
-                end, t = end + 1, t_next
+                end += 1
 
-            def on_read(reads, lam_h=lam_h):
-                self.transfer_many([j for _, j in reads], lam_h)
+            def on_read(group, lam_h=lam_h):
+                self.transfer_many([j for _, j in group], lam_h)
 
             self.A.update_batch(x[:, start:end], d[:, start:end], lam_a, x_sign=self.c_in, d_sign=self.c_out,
                                 reads=reads, on_read=on_read)

@@ -51,7 +51,8 @@ def _outer_sq_norm(xs: np.ndarray, ds: np.ndarray) -> float:
     """||sum_b d_b x_b^T||_F^2 = sum_{b,c} (x_b.x_c)(d_b.d_c), without forming the matrix."""
     xs = xs.reshape(-1, xs.shape[-1]).astype(np.float64)
     ds = ds.reshape(-1, ds.shape[-1]).astype(np.float64)
-    if xs.shape[0] * xs.shape[1] * ds.shape[1] < 4 * xs.shape[0] ** 2:
+    N, n, m = xs.shape[0], xs.shape[1], ds.shape[1]
+    if N * n * m <= N * N * (n + m):          # the (m, n) gradient is cheaper than the Gram matrices
         g = ds.T @ xs
         return float(np.sum(g * g))
     return float(np.sum((xs @ xs.T) * (ds @ ds.T)))
