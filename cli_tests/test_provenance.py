@@ -86,7 +86,7 @@ def run_json(args, capsys) -> dict:
 DEV = ["device", "--devices", "3", "--cycles", "1", "--pulses", "5", "--random-pulses", "100", "--seed", "5"]
 PROG = ["program", "--algorithm", "agad,sgd", "--n-states", "20", "--sigma-r", "0", "--seeds", "1", "--steps", "30",
         "--seed", "3", "--count-pulses", "--no-progress"]
-TOY = ["program", "--task", "constant-gradient", "--steps", "25", "--algorithm", "agad", "--seed", "2"]
+TOY = ["program", "--task", "constant-gradient", "--steps", "100", "--algorithm", "agad", "--seed", "2"]
 TRAIN = ["train", "--dataset", "digits", "--data-dir", "{data}", "--epochs", "1", "--limit-train", "60",
          "--limit-test", "30", "--algorithm", "agad", "--count-pulses", "--seed", "1", "--no-progress"]
 END = ["endurance", "--algorithm", "agad", "--steps", "20", "--size", "4", "--seed", "4"]

@@ -28,6 +28,9 @@ MODEL_DEFAULTS = {
     "lenet": dict(dataset="mnist", batch_size=8, lr=0.1, grad_clip=0.0),
     "lstm": dict(dataset="warpeace", batch_size=32, lr=0.1, grad_clip=1.0),
 }
+#: learning rates of the transfer algorithms where they differ from the model default (the
+#: lr scales the transfer to W, lambda_H; measured on fc3: 0.1 learns fastest, see README)
+TRANSFER_LR = {"fc3": 0.1}
 _FLAGS = ("model", "dataset", "algorithm", "algo_style", "weight_scaling_omega", "epochs", "batch_size", "lr", "lr_step", "lr_gamma", "limit_train",
           "limit_test", "io", "dtype", "count_pulses", "grad_clip", "dropout", "seq_len", "hidden")
 
@@ -50,7 +53,8 @@ _FLAGS = ("model", "dataset", "algorithm", "algo_style", "weight_scaling_omega",
 @click.option("--epochs", type=click.IntRange(1, 100000), default=None, help="Epochs [default: 10].")
 @click.option("--batch-size", type=click.IntRange(1, 100000), default=None,
               help="Mini-batch size [default: fc3 10, lenet 8, lstm 32].")
-@click.option("--lr", type=float, default=None, help="Learning rate [default: fc3 0.5, lenet 0.1, lstm 0.1].")
+@click.option("--lr", type=float, default=None,
+              help="Learning rate [default: fc3 0.5 (0.1 with ttv2/c-ttv2/agad), lenet 0.1, lstm 0.1].")
 @click.option("--lr-step", type=click.IntRange(0, 100000), default=None,
               help="Multiply the learning rate by --lr-gamma every N epochs (0 = constant) [default: 0].")
 @click.option("--lr-gamma", type=float, default=None, help="Learning-rate decay factor [default: 0.5].")
@@ -146,10 +150,12 @@ def train(ctx, model, dataset, algorithm, algo_sets, algo_style, weight_scaling_
         mname = merged.get("model", "fc3")
         if mname not in MODEL_DEFAULTS:
             raise ConfigError(f"--model: unknown model {mname!r}; must be one of {', '.join(MODELS)}")
+        merged["algorithm"] = canonical_algorithm(str(merged.get("algorithm", "agad")))
+        if merged["algorithm"] in ("ttv2", "c-ttv2", "agad") and mname in TRANSFER_LR:
+            merged.setdefault("lr", TRANSFER_LR[mname])
         for k, v in MODEL_DEFAULTS[mname].items():
             merged.setdefault(k, v)
         merged["model"] = mname
-        merged["algorithm"] = canonical_algorithm(str(merged.get("algorithm", "agad")))
         if ctx.get_parameter_source("seed").name == "DEFAULT" and "seed" in file_train:
             seed = int(file_train["seed"])
         dp, dv, dpairs = load_device_sources(preset, config_file, device_config_file, sets)
@@ -168,8 +174,13 @@ def train(ctx, model, dataset, algorithm, algo_sets, algo_style, weight_scaling_
         click.echo(report.to_toml(report.to_jsonable(resolved), header="analogtrain train: resolved config"))
         return
     target_dir = out_dir if out_dir is not None else resume_dir
+    if out_dir is not None and resume_dir is None and (out_dir / "checkpoint.json").exists():
+        raise InputError(f"--out {out_dir}: already holds a training run (checkpoint.json); continue it with "
+                         f"--resume {out_dir}, or choose another --out")
     if target_dir is not None:
         report.prepare_out_dir(target_dir)
+        if resume_dir is None:
+            report.write_text(target_dir / "metrics.jsonl", "")
         report.write_json(target_dir / "config.json", config_to_dict(cfg))
         report.write_text(target_dir / "config.toml", report.to_toml(report.to_jsonable(resolved),
                                                                      header="analogtrain train: resolved config"))
