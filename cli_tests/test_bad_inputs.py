@@ -426,16 +426,17 @@ LSTM = ["train", "--model", "lstm", "--no-verify-data", "--epochs", "1", "--seq-
         "--batch-size", "2", "--algorithm", "sgd", "--no-progress"]
 END = ["endurance", "--algorithm", "agad", "--steps", "10", "--size", "4"]
 
-RESUME_REWRITE = ("cli/train.py lines 158-162 rewrite config.json and config.toml of the --resume directory "
+RESUME_REWRITE = ("cli/train.py lines ~184-186 rewrite config.json and config.toml of the --resume directory "
                   "(with the new --epochs) before run_train checks the checkpoint, so a refused resume leaves the "
                   "run directory changed (config.json says epochs 2, the checkpoint is at epoch 1)")
-TRAIN_LEFTOVER = ("cli/train.py writes config.json and config.toml into --out (train.py lines 158-162) before "
-                  "run_train loads the data or builds the model, so a run that fails there leaves them behind "
+TRAIN_LEFTOVER = ("cli/train.py writes an empty metrics.jsonl, config.json and config.toml into --out (lines "
+                  "~180-186) before run_train loads the data or builds the model, so a run that fails there "
+                  "leaves them behind "
                   "(expected: --out absent or empty after an input error)")
 PROGRAM_TOML = ("cli/program.py takes [program] values from a --config file without the checks the flags get "
                 "(click IntRange/Choice): `int(pick(...))`, `bool(...)`, `pick('io', ...)` (program.py ~lines "
-                "150-172); ")
-TRAIN_TOML_BUG = ("experiments/train.py config_from_dict (line ~355) and validate_config (line ~75) never "
+                "109-145); ")
+TRAIN_TOML_BUG = ("experiments/train.py config_from_dict (line ~355) and validate_config (line ~74) never "
                   "check the types/ranges of [train] values from a --config file (only the flags are checked "
                   "by click); ")
 PLOT_BUG = ("--plot into a missing directory is not checked before the run (estimate and device fit do check "
@@ -487,10 +488,10 @@ CASES: list[Case] = [
     C("device-config-int-as-bool", [*DEV, "--config", "{fx}/dev_int_as_bool.toml"], 2,
       ["device.subtract_symmetry_point"]),
     C("device-config-deeply-nested", [*DEV, "--config", "{fx}/dev_deep.toml"], 2, ["dev_deep.toml"],
-      bug="config/loading.py read_toml (line ~52) catches only TOMLDecodeError; tomllib recurses per nesting "
+      bug="config/loading.py read_toml (line ~51) catches only TOMLDecodeError; tomllib recurses per nesting "
           "level and a 5000-deep array raises RecursionError: internal error, exit 1"),
     C("device-config-int-beyond-float", [*DEV, "--config", "{fx}/dev_huge_int.toml"], 2, ["device.dw_min"],
-      bug="config/fields.py coerce (line ~112) does float(int) for float fields: a TOML integer literal beyond "
+      bug="config/fields.py coerce (line ~119) does float(int) for float fields: a TOML integer literal beyond "
           "float range raises OverflowError: internal error, exit 1"),
     C("device-device-config-missing", [*DEV, "--device-config", "{tmp}/missing_dev.toml"], 2, ["missing_dev.toml"]),
     C("device-device-config-bad-preset", [*DEV, "--device-config", "{fx}/dev_bad_preset.toml"], 2,
@@ -690,6 +691,8 @@ CASES: list[Case] = [
     C("digits-not-gzip", [*TRAIN[:4], "{fx}/digits_not_gzip", *TRAIN[5:]], 2, ["digits.csv.gz"],
       bug=TRAIN_LEFTOVER, fails=(OutputLeft,)),
     # ---------------------------------------------------------------- train: resume
+    C("train-out-holds-a-run", [*TRAIN, "--out", "{tmp}/run"], 2, ["--out", "checkpoint.json"], out=None,
+      setup=_copy_run(), keep="run"),
     C("resume-missing-dir", ["train", "--resume", "{tmp}/nothing", "--no-progress"], 2, ["--resume", "nothing"]),
     C("resume-other-config", ["train", "--resume", "{tmp}/run", "--lr", "0.3", "--no-progress"], 2,
       ["--resume", "lr"], setup=_copy_run(), keep="run"),
@@ -708,7 +711,7 @@ CASES: list[Case] = [
       ["config.json"], out=None, setup=_copy_run(mutate=_bad_config_json), keep="run"),
     C("resume-config-json-wrong-types", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
       ["config.json"], out=None, setup=_copy_run(mutate=_config_json_wrong_types), keep="run",
-      bug="cli/train.py _saved_config (line ~200) catches ConfigError and TypeError only; config_from_dict "
+      bug="cli/train.py _saved_config (line ~224) catches ConfigError and TypeError only; config_from_dict "
           "(experiments/train.py line ~349) raises AttributeError for \"device\": 5 in config.json: internal "
           "error, exit 1"),
     C("resume-shape-mismatch", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
@@ -743,7 +746,8 @@ CASES: list[Case] = [
       out="plot"),
     C("estimate-config-int-beyond-float", ["estimate", "--config", "{fx}/est_huge_int.toml"], 2,
       ["estimate.t_pulse"], out="plot",
-      bug="estimate.py check_value converts a TOML integer beyond float range with float(): OverflowError, "
+      bug="estimate.py check_value (line ~170, `v = float(value)`) converts a TOML integer beyond float range: "
+          "OverflowError, "
           "internal error, exit 1"),
     C("estimate-plot-missing-dir", ["estimate", "--plot", "{tmp}/nodir/x.png"], 2, ["--plot", "nodir"], out=None),
     # ---------------------------------------------------------------- data
@@ -774,7 +778,7 @@ CASES: list[Case] = [
       bug="cli/verify.py line 25: click.FloatRange(min=0) accepts --atol inf, which makes every comparison "
           "pass: verify exits 0 (match) whatever the numbers; expected exit 2 naming --atol"),
     C("verify-rerun-fails", ["verify", "{fx}/failing_rerun.json"], 2, ["--steps"], out=None,
-      bug="cli/verify.py line ~66: the re-run's own error line reaches stderr (main() is called with only "
+      bug="cli/verify.py line ~71: the re-run's own error line reaches stderr (main() is called with only "
           "stdout redirected), then verify adds a second line: two lines on stderr", fails=(NotOneLine,)),
     # ---------------------------------------------------------------- endurance
     C("endurance-samples-zero", [*END, "--samples", "0"], 2, ["--samples"]),

@@ -98,9 +98,9 @@ OUTPUTS = {
     "device-json": (DEV + ["--json"], "stdout", 5, None),
     "device-out": (DEV, "out", 5, None),
     "device-list-json": (["device", "--list", "--json"], "stdout", None,
-                         NO_PROVENANCE.format("device --list --json", "cli/device.py _list_presets, line ~93")),
+                         NO_PROVENANCE.format("device --list --json", "cli/device.py _list_presets, line ~106")),
     "device-describe-json": (["device", "--describe", "--json"], "stdout", None,
-                             NO_PROVENANCE.format("device --describe --json", "cli/device.py _describe, line ~103")),
+                             NO_PROVENANCE.format("device --describe --json", "cli/device.py _describe, line ~117")),
     "device-fit-json": (["device", "fit", "{inputs}/curve.csv", "--json"], "stdout", None, None),
     "program-json": (PROG + ["--json"], "stdout", 3, None),
     "program-out": (PROG, "out", 3, None),
@@ -183,7 +183,7 @@ def test_endurance_of_a_run_dir_carries_provenance(inputs, tmp_path, capsys):
 @pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "BUG: `analogtrain verify --json` prints a result without provenance (schema_version only: no "
     "analogtrain_version / numpy_version of the verifying installation, no config_hash, no rerun_args); "
-    "cli/verify.py line ~81"))
+    "cli/verify.py line ~87"))
 def test_verify_json_carries_provenance(tmp_path, capsys):
     golden = tmp_path / "dev"
     assert run(DEV + ["--out", golden], capsys)[0] == 0

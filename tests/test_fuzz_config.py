@@ -145,7 +145,7 @@ def test_read_toml_toml_like_text(tmp_path, text):
 
 
 @pytest.mark.xfail(strict=True, raises=RecursionError, reason=(
-    "BUG: analogtrain/config/loading.py read_toml (line ~52) catches only tomllib.TOMLDecodeError; tomllib "
+    "BUG: analogtrain/config/loading.py read_toml (line ~51) catches only tomllib.TOMLDecodeError; tomllib "
     "recurses per nesting level, so `a = [[[[...]]]]` 5000 deep raises RecursionError (CLI: `analogtrain device "
     "--config deep.toml` -> internal error, exit 1) instead of ConfigError naming the file"))
 def test_read_toml_deeply_nested(tmp_path):
@@ -204,10 +204,10 @@ def test_build_arbitrary_values(cls, section):
 # ============================================================================ ints beyond float range
 HUGE = 10 ** 400       # TOML (tomllib) returns such literals as Python ints: `dw_min = 1000...0`
 
-OVERFLOW_BUG = ("BUG: analogtrain/config/fields.py coerce (line ~112, `return float(value)` for an int) raises "
+OVERFLOW_BUG = ("BUG: analogtrain/config/fields.py coerce (line ~119, `return float(value)` for an int) raises "
                 "OverflowError for an int beyond float range instead of ConfigError; CLI repro: a TOML file with "
                 "`dw_min = 1` followed by 400 zeros -> `analogtrain device --config huge.toml` is an internal "
-                "error, exit 1 (estimate.check_value has the same problem for [estimate] values)")
+                "error, exit 1 (estimate.check_value, line ~170, has the same problem for [estimate] values)")
 
 
 @pytest.mark.xfail(strict=True, raises=OverflowError, reason=OVERFLOW_BUG)
@@ -282,7 +282,7 @@ train_keys = st.one_of(st.sampled_from(sorted(_TRAIN_FIELDS)), random_keys)
 
 
 @pytest.mark.xfail(strict=True, raises=(TypeError, AttributeError), reason=(
-    "BUG: analogtrain/experiments/train.py config_from_dict (line ~355) and validate_config (line ~64) assume "
+    "BUG: analogtrain/experiments/train.py config_from_dict (line ~355) and validate_config (line ~84) assume "
     "every value has its field's type: {'epochs': None} -> TypeError in validate_config, {'lr': 'abc'} -> "
     "TypeError, {'device': 5} / {'algo_sets': 5} -> AttributeError in config_from_dict (CLI: train --config with "
     "such [train] values, or train --resume of a run whose config.json has them -> internal error, exit 1)"))
@@ -293,14 +293,14 @@ def test_train_config_arbitrary_values(d):
 
 
 @pytest.mark.xfail(strict=True, raises=AttributeError, reason=(
-    "BUG: analogtrain/experiments/train.py config_from_dict line ~349: `dev.get(...)` on a non-dict 'device' "
+    "BUG: analogtrain/experiments/train.py config_from_dict line ~359: `dev.get(...)` on a non-dict 'device' "
     "raises AttributeError (repro: config_from_dict({'device': 5}))"))
 def test_train_config_device_not_a_table():
     succeeds_or_project_error(_load_train, {"device": 5})
 
 
 @pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "BUG: analogtrain/experiments/train.py validate_config line ~64 compares before checking the type: "
+    "BUG: analogtrain/experiments/train.py validate_config line ~84 compares before checking the type: "
     "validate_config(config_from_dict({'lr': 'abc'})) raises TypeError"))
 def test_train_config_lr_string():
     succeeds_or_project_error(_load_train, {"lr": "abc"})
