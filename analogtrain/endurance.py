@@ -282,7 +282,11 @@ def _as_counts(a: np.ndarray, where: str) -> np.ndarray | None:
     return a.astype(np.int64)
 
 
-def no_counters_message(path) -> str:
+def no_counters_message(path, algorithms=None) -> str:
+    algs = set(algorithms or [])
+    if algs and algs <= {"fp"}:
+        return (f"{path}: the run trained only the floating-point baseline (fp), which applies no device "
+                "pulses; count pulses of an analog algorithm (sgd, mp, ttv2, c-ttv2, agad) with --count-pulses")
     return (f"{path}: the run has no pulse counters (no *.up_pulses / *.down_pulses in arrays.npz); "
             "rerun it with --count-pulses")
 
@@ -293,7 +297,8 @@ def from_program_arrays(arrays: dict, replicas: list[dict], steps: int, alg_defa
     """RunCounts of a ``program`` run: ``arrays`` with a leading replica axis, one dict per replica."""
     keys = _split_counter_keys(arrays)
     if not keys:
-        raise InputError(no_counters_message(source or "program result"))
+        raise InputError(no_counters_message(source or "program result",
+                                             [str(r.get("algorithm", "")) for r in replicas]))
     groups = []
     for i, rep in enumerate(replicas):
         alg = str(rep.get("algorithm", ""))

@@ -167,7 +167,10 @@ def check_value(key: str, value: Any, label: str | None = None) -> Any:
         return int(value)
     if not isinstance(value, (int, float)):
         raise ConfigError(f"{label}: must be a number (got {value!r})")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:
+        raise ConfigError(f"{label}: must be finite (got a number out of range)") from None
     if not math.isfinite(v):
         raise ConfigError(f"{label}: must be finite (got {value!r})")
     if kind == "float>0" and not v > 0:

@@ -248,6 +248,18 @@ def plot_available() -> bool:
     return True
 
 
+def check_output_file(path: str | Path, flag: str = "--plot") -> None:
+    """Fail before any work if ``path`` cannot be written (missing directory, a directory)."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise InputError(f"{flag} {p}: is a directory, expected a file name")
+    if not parent.is_dir():
+        raise InputError(f"{flag} {p}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{flag} {p}: directory {parent} is not writable")
+
+
 def require_matplotlib():
     """matplotlib.pyplot with the Agg backend, or InputError saying how to install it."""
     try:

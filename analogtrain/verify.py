@@ -18,7 +18,7 @@ import numpy as np
 #: keys that are not results: times, versions, the machine, the run's own arguments
 VOLATILE_KEYS = frozenset({"created", "wall_s", "seconds", "seconds_per_step", "seconds_per_epoch",
                            "platform", "python_version", "numpy_version", "analogtrain_version", "rerun_args",
-                           "blas_threads", "data_dir", "samples_per_s", "ms_per_sample"})
+                           "blas_threads", "data_dir", "samples_per_s", "ms_per_sample", "resumed_from_epoch"})
 
 
 @dataclass

@@ -69,6 +69,7 @@ def device(ctx, preset, config_file, device_config_file, sets, seed, n_devices, 
     if out_dir is not None:
         report.prepare_out_dir(out_dir)
     if plot_file is not None:
+        report.check_output_file(plot_file)
         report.require_matplotlib()
     res = characterise(cfg, n_devices=n_devices, cycles=cycles, pulses=pulses, random_pulses=random_pulses,
                        seed=seed)
@@ -103,7 +104,7 @@ def _list_presets(as_json: bool) -> None:
         cfg = device_from_dict(preset_values(name))
         rows.append({"name": name, "model": cfg.model, "n_states": round(cfg.n_states, 1), "description": doc})
     if as_json:
-        click.echo(report.dumps({"schema_version": report.SCHEMA_VERSION, "presets": rows}))
+        click.echo(report.dumps({**report.provenance("device --list", {}, None), "presets": rows}))
     else:
         click.echo(report.table([[r["name"], r["model"], r["n_states"], r["description"]] for r in rows],
                                 ["preset", "model", "n_states", "description"]))
@@ -114,7 +115,8 @@ def _describe(cfg, as_json: bool) -> None:
     for r in rows:
         r["value"] = getattr(cfg, r["name"])
     if as_json:
-        click.echo(report.dumps({"schema_version": report.SCHEMA_VERSION, "model": cfg.model, "parameters": rows}))
+        click.echo(report.dumps({**report.provenance("device --describe", {"model": cfg.model}, None),
+                                 "model": cfg.model, "parameters": rows}))
     else:
         click.echo(f"model: {cfg.model}\n{type(cfg).__doc__.strip()}\n")
         click.echo(report.table([[r["name"], r["value"], r["unit"], r["range"], r["doc"]] for r in rows],

@@ -103,6 +103,7 @@ def endurance_cmd(ctx, run_dir, samples, endurance, rate, bins_per_decade, algor
     if out_dir is not None:
         report.prepare_out_dir(out_dir)
     if plot_file is not None:
+        report.check_output_file(plot_file)
         report.require_matplotlib()
     if run is None:
         from ..experiments.program import build_replicas, run_program

@@ -71,9 +71,16 @@ def load_device_sources(preset, config_file, device_config_file, sets) -> tuple[
     """
     values: dict[str, Any] = {}
     if config_file is not None:
-        values.update(device_table(read_toml(config_file)))
+        data = read_toml(config_file)
+        table = device_table(data)
+        if not table and not any(k in data for k in ("program", "train", "algorithm", "estimate")):
+            raise ConfigError(f"config file {config_file}: no [device] table and no device keys "
+                              f"(found {', '.join(sorted(data)) or 'nothing'})")
+        values.update(table)
     if device_config_file is not None:
         dev = device_table(read_toml(device_config_file, what="device file"))
+        if not dev:
+            raise ConfigError(f"device file {device_config_file}: no [device] table and no device keys")
         if "model" in dev or "preset" in dev:
             values.pop("preset", None)
             values.pop("model", None)

@@ -77,3 +77,43 @@ def parse_sweep(item: str) -> tuple[str, tuple]:
     if not key:
         raise ConfigError(f"--sweep {item!r}: empty key")
     return key, comma_list(vals, f"--sweep {key}", parse_scalar)
+
+
+def cast_file_values(ctx, values: dict, config_file, table: str, extra: dict | None = None,
+                     lists: tuple = ()) -> dict:
+    """Convert a TOML table's values with the click types of the command's options, so that a
+    config file gets exactly the checks the flags get. TOML lists for ``lists`` keys become
+    comma strings first. Raises ConfigError naming the file, table and key."""
+    import click
+
+    params = {p.name: p for p in ctx.command.params}
+    out = {}
+    for key, value in values.items():
+        where = f"config file {config_file}: {table}.{key}"
+        if key in lists and isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{where}: expected a single value (got {type(value).__name__})")
+        typ = (extra or {}).get(key) or (params[key].type if key in params else None)
+        if typ is None:
+            out[key] = value
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number (got {value})")
+        if isinstance(typ, click.types.BoolParamType) and not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false (got {value!r})")
+        if isinstance(typ, (click.types.StringParamType, click.Choice, click.Path)) and not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string (got {value!r})")
+        if isinstance(typ, (click.types.IntParamType, click.types.IntRange)) and (
+                isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{where}: expected an integer (got {value!r})")
+        if isinstance(typ, (click.types.FloatParamType, click.types.FloatRange)) and (
+                isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"{where}: expected a number (got {value!r})")
+        try:
+            out[key] = typ.convert(value, None, ctx)
+        except click.BadParameter as e:
+            raise ConfigError(f"{where}: {e.format_message()}") from None
+        except (OverflowError, ValueError, TypeError):
+            raise ConfigError(f"{where}: invalid value {value!r}") from None
+    return out

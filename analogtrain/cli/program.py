@@ -93,10 +93,15 @@ def program(ctx, task, algorithm, n_states, sigma_r, sigma_r_arrays, seeds, lr, 
             raise ConfigError(f"config file {config_file}: unknown table(s) {', '.join(sorted(unknown))}; "
                               "expected [program], [device], [algorithm]")
         file_cfg = data.get("program", {}) or {}
+        if not isinstance(file_cfg, dict):
+            raise ConfigError(f"config file {config_file}: [program] must be a table")
         bad = set(file_cfg) - set(_DEFAULTS) - {"sweep", "seed", "zip", "w_sp_corrected"}
         if bad:
             raise ConfigError(f"config file {config_file}: [program] has unknown key(s) {', '.join(sorted(bad))}")
+        file_cfg = _cast_program_file(ctx, file_cfg, config_file)
         file_algo = data.get("algorithm", {}) or {}
+        if not isinstance(file_algo, dict):
+            raise ConfigError(f"config file {config_file}: [algorithm] must be a table")
     else:
         file_algo = {}
 
@@ -154,6 +159,7 @@ def program(ctx, task, algorithm, n_states, sigma_r, sigma_r_arrays, seeds, lr, 
     if out_dir is not None:
         report.prepare_out_dir(out_dir)
     if plot_file is not None:
+        report.check_output_file(plot_file)
         report.require_matplotlib()
     res = _run_with_progress(cfg, show_progress(no_progress))
     cells = summarise(res)
@@ -174,6 +180,36 @@ def program(ctx, task, algorithm, n_states, sigma_r, sigma_r_arrays, seeds, lr, 
         click.echo(_table(cells, cfg))
         click.echo(f"\n{len(res.replicas)} replicas x {cfg.steps} steps in {res.wall_s:.1f} s "
                    f"({', '.join(f'{k}: {n}' for k, n, _ in res.stacks)} replicas per stack)")
+
+
+#: [program] keys whose option has another name
+_FILE_TO_PARAM = {"io": "io_name", "zip": "zip_sweeps"}
+
+
+def _cast_program_file(ctx, values: dict, config_file) -> dict:
+    """[program] values get the checks of the corresponding flags (types, ranges, choices)."""
+    import math
+
+    from .parsing import cast_file_values
+
+    out = dict(values)
+    sweep = out.pop("sweep", None)
+    target = out.pop("target_range", None)
+    renamed = {_FILE_TO_PARAM.get(k, k): v for k, v in out.items()}
+    cast = cast_file_values(ctx, renamed, config_file, "program",
+                            lists=("algorithm", "n_states", "sigma_r", "sigma_r_arrays", "lr"))
+    back = {v: k for k, v in _FILE_TO_PARAM.items()}
+    out = {back.get(k, k): v for k, v in cast.items()}
+    if sweep is not None:
+        if not isinstance(sweep, dict):
+            raise ConfigError(f"config file {config_file}: program.sweep must be a table KEY = [v1, v2, ...]")
+        out["sweep"] = sweep
+    if target is not None:
+        if isinstance(target, bool) or not isinstance(target, (int, float)) or not math.isfinite(target) \
+                or target <= 0:
+            raise ConfigError(f"config file {config_file}: program.target_range must be a number > 0 (got {target!r})")
+        out["target_range"] = float(target)
+    return out
 
 
 def resolved_config(cfg: ProgramConfig, replicas) -> dict:

@@ -116,6 +116,7 @@ def train(ctx, model, dataset, algorithm, algo_sets, algo_style, weight_scaling_
         bad = set(file_train) - set(_FLAGS) - {"seed", "data_dir", "verify_data"}
         if bad:
             raise ConfigError(f"config file {config_file}: [train] has unknown key(s) {', '.join(sorted(bad))}")
+        file_train = _cast_file_values(ctx, file_train, config_file)
     base: TrainConfig | None = None
     if resume_dir is not None:
         base = _saved_config(resume_dir)
@@ -177,24 +178,26 @@ def train(ctx, model, dataset, algorithm, algo_sets, algo_style, weight_scaling_
     if out_dir is not None and resume_dir is None and (out_dir / "checkpoint.json").exists():
         raise InputError(f"--out {out_dir}: already holds a training run (checkpoint.json); continue it with "
                          f"--resume {out_dir}, or choose another --out")
+    rerun = _rerun_args(resume_dir, epochs)
+    start_files = {}
     if target_dir is not None:
         report.prepare_out_dir(target_dir)
-        if resume_dir is None:
-            report.write_text(target_dir / "metrics.jsonl", "")
-        report.write_json(target_dir / "config.json", config_to_dict(cfg))
-        report.write_text(target_dir / "config.toml", report.to_toml(report.to_jsonable(resolved),
-                                                                     header="analogtrain train: resolved config"))
+        start_files = {"config.json": report.dumps(config_to_dict(cfg)) + "\n",
+                       "config.toml": report.to_toml(report.to_jsonable(resolved),
+                                                     header="analogtrain train: resolved config"),
+                       "rerun.json": report.dumps({"rerun_args": rerun}) + "\n"}
     progress = _progress_factory() if show_progress(no_progress) else None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        res = run_train(cfg, out_dir=target_dir, resume=resume_dir, progress_factory=progress)
+        res = run_train(cfg, out_dir=target_dir, resume=resume_dir, progress_factory=progress,
+                        start_files=start_files)
     except KeyboardInterrupt:
         where = f"; resume with: analogtrain train --resume {target_dir}" if target_dir is not None else \
             " (no --out, nothing was saved)"
         raise Interrupted(f"interrupted{where}") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    out = report.provenance("train", resolved, cfg.seed)
+    out = report.provenance("train", resolved, cfg.seed, argv=rerun)
     out.update({"config": resolved["train"], "final": res.final, "epochs": res.epochs, "wall_s": res.wall_s,
                 "data": res.data_info, "resumed_from_epoch": res.resumed_from,
                 "seconds_per_epoch": res.wall_s / max(1, len(res.epochs) - 0)})
@@ -211,6 +214,30 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def _rerun_args(resume_dir: Path | None, epochs: int | None) -> list[str] | None:
+    """Arguments that recompute this run from scratch: for a resumed run, the original run's
+    arguments (from its rerun.json) with the new --epochs."""
+    if resume_dir is None:
+        return report.RERUN_ARGS
+    try:
+        args = list(json.loads((Path(resume_dir) / "rerun.json").read_text(encoding="utf-8"))["rerun_args"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if epochs is not None:
+        clean, i = [], 0
+        while i < len(args):
+            if args[i] == "--epochs":
+                i += 2
+                continue
+            if args[i].startswith("--epochs="):
+                i += 1
+                continue
+            clean.append(args[i])
+            i += 1
+        args = clean + ["--epochs", str(epochs)]
+    return args
+
+
 def _saved_config(run_dir: Path) -> TrainConfig:
     p = Path(run_dir) / "config.json"
     try:
@@ -221,8 +248,16 @@ def _saved_config(run_dir: Path) -> TrainConfig:
         raise InputError(f"--resume {run_dir}: config.json is not readable ({e})") from None
     try:
         return config_from_dict(d)
-    except (ConfigError, TypeError) as e:
+    except (ConfigError, TypeError, AttributeError, ValueError) as e:
         raise InputError(f"--resume {run_dir}: config.json is not a train config ({e})") from None
+
+
+def _cast_file_values(ctx, values: dict, config_file) -> dict:
+    """Check [train] values with the same click types as the flags (ranges, choices, types)."""
+    from .parsing import cast_file_values
+
+    return cast_file_values(ctx, values, config_file, "train", extra={"verify_data": click.BOOL,
+                                                                        "data_dir": click.STRING})
 
 
 def _check_resolvable(cfg: TrainConfig) -> None:

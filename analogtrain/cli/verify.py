@@ -40,6 +40,11 @@ def verify(golden, rtol, atol, show, as_json):
       golden-check:
       	analogtrain verify tests/golden/agad_small/summary.json
     """
+    import math
+
+    for flag, v in (("--rtol", rtol), ("--atol", atol)):
+        if v is not None and not math.isfinite(v):
+            raise InputError(f"verify: {flag} must be a finite number >= 0 (got {v})")
     path = golden / "summary.json" if golden.is_dir() else golden
     try:
         gold = json.loads(path.read_text(encoding="utf-8"))
@@ -56,6 +61,7 @@ def verify(golden, rtol, atol, show, as_json):
     tol = gold.get("verify", {}) if isinstance(gold.get("verify"), dict) else {}
     rtol = rtol if rtol is not None else float(tol.get("rtol", 1e-5))
     atol = atol if atol is not None else float(tol.get("atol", 1e-8))
+    own_args = list(report.RERUN_ARGS or [])   # the nested run below overwrites the global
     golden_npz = path.parent / "arrays.npz"
     has_arrays = golden_npz.exists()
     from_out_dir = path.name == "summary.json"   # written by --out (else: a saved --json output)
@@ -66,11 +72,12 @@ def verify(golden, rtol, atol, show, as_json):
         run_args = list(args) + ["--json"]
         if from_out_dir:
             run_args += ["--out", str(tmpdir)]
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
+        buf, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):
             code = main(run_args)
         if code != 0:
-            raise InputError(f"verify: re-running `analogtrain {' '.join(args)}` failed with exit code {code}")
+            why = " ".join(err.getvalue().split()) or f"exit code {code}"
+            raise InputError(f"verify: re-running `analogtrain {' '.join(args)}` failed: {why}")
         try:
             new = json.loads((tmpdir / "summary.json").read_text() if from_out_dir else buf.getvalue())
         except (OSError, ValueError):
@@ -79,7 +86,9 @@ def verify(golden, rtol, atol, show, as_json):
         if has_arrays:
             diffs += compare_arrays(report.load_npz(golden_npz), report.load_npz(tmpdir / "arrays.npz"), rtol, atol)
     diffs = worst_first(diffs)
-    result = {"schema_version": report.SCHEMA_VERSION, "golden": str(path), "command": args, "rtol": rtol,
+    report.RERUN_ARGS = own_args
+    result = {**report.provenance("verify", {"golden": str(path), "rtol": rtol, "atol": atol}, None, argv=own_args),
+              "golden": str(path), "command": args, "rtol": rtol,
               "atol": atol, "match": not diffs, "n_differences": len(diffs),
               "differences": [{"path": d.path, "golden": d.golden, "new": d.new, "abs_diff": d.abs_diff,
                                "rel_diff": d.rel_diff, "kind": d.kind} for d in diffs[:show]]}

@@ -116,7 +116,10 @@ def coerce(cls: type, f: dataclasses.Field, value: Any, where: str) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number (got {value!r})")
         if isinstance(value, (int, float)):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise ConfigError(f"{where}: number out of range ({range_text(meta)})") from None
         if isinstance(value, str):
             try:
                 return float(value)

@@ -50,6 +50,8 @@ def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{what} {p}: invalid TOML ({e})") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {p}: invalid TOML (nested too deeply)") from None
 
 
 def parse_assignments(items: Iterable[str], flag: str = "--set") -> list[tuple[str, str]]:

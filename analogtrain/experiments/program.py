@@ -260,13 +260,15 @@ def run_stack(cfg: ProgramConfig, reps: list[Replica], stack_id: int,
         d = y - (w_star_t @ xs[step].astype(dtype))[None, :]
         if not np.isfinite(d).all():
             bad = int(np.flatnonzero(~np.isfinite(d).all(axis=1))[0])
-            raise NumericalError(f"non-finite output of {where(bad)} at step {step + 1}")
+            found = _bad_array(alg, R)
+            what = f"values in {found[1]} of {where(found[0])}" if found else f"output of {where(bad)}"
+            raise NumericalError(f"non-finite {what} at step {step + 1}")
         alg.update(x, d, lr)
         if step + 1 == trace_steps[ti]:
             w = alg.weights()
-            if not np.all(np.isfinite(w)):
-                bad = int(np.flatnonzero(~np.isfinite(w).reshape(R, -1).all(axis=1))[0])
-                raise NumericalError(f"non-finite weights W in {where(bad)} at step {step + 1}")
+            found = _bad_array(alg, R)          # W and every hidden array (A, H, P, P_ref, chi)
+            if found is not None:
+                raise NumericalError(f"non-finite values in {found[1]} of {where(found[0])} at step {step + 1}")
             traces[:, ti] = weight_error_pct(w, w_star, ranges)
             ti += 1
             if progress is not None:
@@ -277,6 +279,17 @@ def run_stack(cfg: ProgramConfig, reps: list[Replica], stack_id: int,
             "per_replica_pulses": _per_replica_pulses(alg) if cfg.count_pulses else {},
             "seconds": time.perf_counter() - t0, "kind": algorithm_class(reps[0].algorithm),
             "counters": alg.counters() if hasattr(alg, "counters") else {}}
+
+
+def _bad_array(alg, R: int):
+    """(replica, array name) of the first float array with NaN or inf, or None."""
+    for name, a in alg.arrays().items():
+        a = np.asarray(a)
+        if a.ndim and a.shape[0] == R and np.issubdtype(a.dtype, np.floating):
+            ok = np.isfinite(a.reshape(R, -1)).all(axis=1)
+            if not ok.all():
+                return int(np.flatnonzero(~ok)[0]), name
+    return None
 
 
 def _per_replica_pulses(alg) -> dict:

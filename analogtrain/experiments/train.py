@@ -72,6 +72,12 @@ class TrainConfig:
 
 
 def validate_config(cfg: TrainConfig) -> None:
+    if cfg.io not in IO_PRESETS:
+        raise ConfigError(f"--io: must be one of {', '.join(sorted(IO_PRESETS))} (got {cfg.io!r})")
+    if cfg.dtype not in ("float32", "float64"):
+        raise ConfigError(f"--dtype: must be float32 or float64 (got {cfg.dtype!r})")
+    if cfg.algo_style not in ("build-config", "reramsb"):
+        raise ConfigError(f"--algo-style: must be build-config or reramsb (got {cfg.algo_style!r})")
     if cfg.model not in MODELS:
         raise ConfigError(f"--model: unknown model {cfg.model!r}; must be one of {', '.join(MODELS)}")
     if cfg.dataset not in DATASETS:
@@ -119,7 +125,12 @@ def load_data(cfg: TrainConfig) -> Data:
         xtr, ytr, xte, yte = x[:1500], y[:1500], x[1500:], y[1500:]
         side = 8
     else:
-        corpus = D.make_corpus(D.load_corpus(data_dir=cfg.data_dir, verify=cfg.verify_data))
+        raw = D.load_corpus(data_dir=cfg.data_dir, verify=cfg.verify_data)
+        try:
+            corpus = D.make_corpus(raw)
+        except InputError as e:
+            path = D.find_dataset("warpeace", cfg.data_dir) / D.WARPEACE_FILE
+            raise InputError(f"{path}: {e}") from None
         train = corpus.train[: cfg.limit_train] if cfg.limit_train else corpus.train
         test = corpus.test[: cfg.limit_test] if cfg.limit_test else corpus.test
         xi, yi = D.char_sequences(train, cfg.batch_size, cfg.seq_len)
@@ -180,14 +191,27 @@ def lr_at(cfg: TrainConfig, epoch: int) -> float:
     return cfg.lr * (cfg.lr_gamma ** (epoch // cfg.lr_step) if cfg.lr_step > 0 else 1.0)
 
 
+def _bad_array(model) -> str | None:
+    """'layerK.ARRAY' of the first analog array (W, A, H, P, ...) holding NaN or inf, or None."""
+    for name, layer in model.analog_layers():
+        for k, v in layer.arrays().items():
+            v = np.asarray(v)
+            if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v)):
+                return f"{name}.{k}"
+    return None
+
+
 def _check_finite(what: str, arr: np.ndarray, epoch: int, batch: int, model) -> None:
     if np.all(np.isfinite(arr)):
         return
-    for name, layer in model.analog_layers():
-        for k, v in layer.arrays().items():
-            if np.issubdtype(np.asarray(v).dtype, np.floating) and not np.all(np.isfinite(v)):
-                raise NumericalError(f"non-finite values in {name}.{k} at epoch {epoch + 1}, batch {batch + 1}")
-    raise NumericalError(f"non-finite {what} at epoch {epoch + 1}, batch {batch + 1}")
+    where = f"at epoch {epoch + 1}, batch {batch + 1}"
+    bad = _bad_array(model)
+    if bad is not None:
+        raise NumericalError(f"non-finite values in {bad} {where}")
+    layer = getattr(model, "first_bad_layer", None)
+    if layer is not None:
+        raise NumericalError(f"non-finite output of {layer} {where}")
+    raise NumericalError(f"non-finite {what} {where}")
 
 
 def train_epoch(cfg, model, data: Data, epoch: int, rng_data, progress=None) -> float:
@@ -289,9 +313,15 @@ class TrainResult:
 
 
 def run_train(cfg: TrainConfig, out_dir: Path | None = None, resume: Path | None = None,
-              progress_factory: Callable[[int, int], Any] | None = None, interrupt_check=None) -> TrainResult:
+              progress_factory: Callable[[int, int], Any] | None = None, interrupt_check=None,
+              start_files: dict[str, str] | None = None) -> TrainResult:
     """Train; with ``out_dir`` write metrics.jsonl and a checkpoint per epoch; with ``resume``
-    continue the run whose checkpoint is in that directory (its config must match)."""
+    continue the run whose checkpoint is in that directory (its config must match).
+
+    ``start_files`` (name -> text, e.g. the resolved config) are written to ``out_dir`` only
+    once the data is loaded, the model built and a resume accepted, so that a run refused
+    for bad input leaves nothing behind.
+    """
     validate_config(cfg)
     data = load_data(cfg)
     model, alg_cfg, dev_w, dev_a = build(cfg, data)
@@ -312,10 +342,16 @@ def run_train(cfg: TrainConfig, out_dir: Path | None = None, resume: Path | None
                 model.drop.rng = restore_generator(ck["rng"]["dropout"])
         except (KeyError, ValueError, TypeError) as e:
             raise InputError(f"--resume {resume}: checkpoint does not match the model ({e})") from None
-        start, metrics, wall0 = int(ck["epoch"]), list(ck.get("metrics", [])), float(ck.get("wall_s", 0.0))
-        if out_dir is not None:  # keep metrics.jsonl consistent with the checkpoint
-            report.write_text(Path(out_dir) / "metrics.jsonl",
-                              "".join(report.dumps(m, indent=None) + "\n" for m in metrics))
+        try:
+            start, metrics, wall0 = int(ck["epoch"]), list(ck.get("metrics", [])), float(ck.get("wall_s", 0.0))
+        except (TypeError, ValueError) as e:
+            raise InputError(f"--resume {resume}: checkpoint.json is not an analogtrain checkpoint ({e})") from None
+    if out_dir is not None:
+        for name, text in (start_files or {}).items():
+            report.write_text(Path(out_dir) / name, text)
+        # metrics.jsonl holds exactly the epochs of the checkpoint (none for a fresh run)
+        report.write_text(Path(out_dir) / "metrics.jsonl",
+                          "".join(report.dumps(m, indent=None) + "\n" for m in metrics))
     t_run = time.perf_counter()
     for epoch in range(start, cfg.epochs):
         t0 = time.perf_counter()
@@ -326,9 +362,13 @@ def run_train(cfg: TrainConfig, out_dir: Path | None = None, resume: Path | None
         finally:
             if bar is not None:
                 bar.close()
+        bad = _bad_array(model)
+        if bad is not None:   # checked before the checkpoint, so the last good one is kept
+            raise NumericalError(f"non-finite values in {bad} after epoch {epoch + 1}")
         ev = evaluate(model, data)
         if not all(math.isfinite(v) for v in ev.values()):
-            raise NumericalError(f"non-finite test metrics after epoch {epoch + 1}")
+            raise NumericalError(f"non-finite test metrics after epoch {epoch + 1} "
+                                 f"(output of {getattr(model, 'first_bad_layer', None) or 'the model'})")
         m = {"epoch": epoch + 1, "lr": lr_at(cfg, epoch), "train_loss": train_loss, **ev,
              "pulses": model.pulse_totals(), "wall_s": time.perf_counter() - t0,
              "samples": n_units * (epoch + 1)}
@@ -353,8 +393,16 @@ def config_to_dict(cfg: TrainConfig) -> dict:
 
 
 def config_from_dict(d: dict) -> TrainConfig:
+    """A TrainConfig from a plain dict (a saved config.json or CLI values), types checked."""
+    if not isinstance(d, dict):
+        raise ConfigError("train config: expected a table of settings")
     d = dict(d)
     dev = d.pop("device", {}) or {}
+    if not isinstance(dev, dict) or not isinstance(d.get("algo_sets") or {}, dict):
+        raise ConfigError("train config: 'device' and 'algo_sets' must be tables")
+    for k in ("values", "sets"):
+        if not isinstance(dev.get(k) or {}, dict):
+            raise ConfigError(f"train config: device.{k} must be a table")
     d["algo_sets"] = tuple((d.get("algo_sets") or {}).items())
     d["device"] = DeviceSource(preset=dev.get("preset"), values=tuple((dev.get("values") or {}).items()),
                                sets=tuple((dev.get("sets") or {}).items()))
@@ -362,7 +410,38 @@ def config_from_dict(d: dict) -> TrainConfig:
     unknown = set(d) - known
     if unknown:
         raise ConfigError(f"train config: unknown key(s) {', '.join(sorted(unknown))}")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in d and f.name not in ("device", "algo_sets"):
+            d[f.name] = _typed(f.name, d[f.name], f.default)
     return TrainConfig(**d)
+
+
+def _typed(name: str, value, default):
+    """Check one train setting against the type of its default (bool, int, float, str, or None)."""
+    flag = "--" + name.replace("_", "-")
+    if name == "data_dir":
+        if value is None or isinstance(value, str):
+            return value
+        raise ConfigError(f"{flag}: expected a directory path (got {value!r})")
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{flag}: expected true or false (got {value!r})")
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{flag}: expected an integer (got {value!r})")
+        if value < 0:
+            raise ConfigError(f"{flag}: must be >= 0 (got {value})")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{flag}: expected a number (got {value!r})")
+        if not math.isfinite(float(value)):
+            raise ConfigError(f"{flag}: must be a finite number (got {value!r})")
+        return float(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{flag}: expected a string (got {value!r})")
+    return value
 
 
 def config_diff(a: TrainConfig, b: TrainConfig) -> list[str]:

@@ -69,10 +69,14 @@ class Model:
 
     def __init__(self, name: str, layers: Sequence[Layer], kind: str):
         self.name, self.layers, self.kind = name, list(layers), kind
+        self.first_bad_layer: str | None = None
 
     def forward(self, x, train=True):
-        for layer in self.layers:
+        self.first_bad_layer = None
+        for i, layer in enumerate(self.layers):
             x = layer.forward(x, train)
+            if self.first_bad_layer is None and not np.isfinite(x).all():
+                self.first_bad_layer = f"layer{i} ({type(layer).__name__})"
         return x
 
     def backward(self, grad):
@@ -158,6 +162,7 @@ class CharLSTM(Model):
         super().__init__("lstm", [self.lstm1, self.drop, self.lstm2, self.readout], "charlm")
 
     def forward(self, ids, train=True):
+        self.first_bad_layer = None
         T, B = ids.shape
         x = np.zeros((T, B, self.vocab), dtype=self.readout.b.dtype)
         np.put_along_axis(x, ids[:, :, None], 1.0, axis=2)
@@ -165,6 +170,8 @@ class CharLSTM(Model):
         h = self.drop.forward(h, train)
         h = self.lstm2.forward(h, train)
         y = self.readout.forward(h.reshape(T * B, -1), train)
+        if not np.isfinite(y).all():
+            self.first_bad_layer = "the LSTM layers or the read-out"
         return y.reshape(T, B, -1)
 
     def backward(self, grad):

@@ -157,11 +157,6 @@ def test_train_nan_forward_names_epoch_and_batch(digits_dir, reference_run, tmp_
     assert_last_good_checkpoint(tmp_path, cfg, 1, reference_run)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: analogtrain/experiments/train.py train_epoch/_check_finite (lines ~183-215) only check the loss; when "
-    "a layer's forward produces NaN while its arrays are finite the message is 'non-finite loss at epoch 2, "
-    "batch 3' and does not name the layer (layer2) that produced it, although the activations could be checked "
-    "per layer"))
 def test_train_nan_forward_names_the_layer(digits_dir, tmp_path, monkeypatch):
     nan_forward(monkeypatch, 13, layer=2)
     with pytest.raises(NumericalError) as ei:
@@ -180,10 +175,6 @@ def test_train_nan_at_end_of_epoch_keeps_previous_checkpoint(digits_dir, referen
     assert_last_good_checkpoint(tmp_path, cfg, 1, reference_run)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: analogtrain/experiments/train.py run_train line ~331: NaN weights found after an epoch's last batch "
-    "give 'non-finite test metrics after epoch 2' without the layer and array (layer2.W.weights), which "
-    "_check_finite would name"))
 def test_train_nan_at_end_of_epoch_names_layer_and_array(digits_dir, tmp_path, monkeypatch):
     nan_after_update(monkeypatch, 20, 2, "W.weights")
     with pytest.raises(NumericalError) as ei:
@@ -191,11 +182,6 @@ def test_train_nan_at_end_of_epoch_names_layer_and_array(digits_dir, tmp_path, m
     assert "layer2" in str(ei.value) and "W.weights" in str(ei.value), str(ei.value)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: analogtrain/experiments/train.py run_train/save_checkpoint (lines ~328-339) never check the arrays a "
-    "forward pass does not read: NaN in a transfer algorithm's hidden arrays (A.weights, H) is not detected, the "
-    "run finishes with exit 0 and checkpoints/arrays.npz full of NaN are saved as good (repro: set "
-    "model.layers[2].alg.arrays()['A.weights'][0,0,0] = nan after the 20th update of fc3/agad on digits)"))
 @pytest.mark.parametrize("array", ["A.weights", "H"])
 def test_train_nan_in_hidden_array_is_caught(digits_dir, tmp_path, monkeypatch, array):
     nan_after_update(monkeypatch, 20, 2, array)
@@ -322,10 +308,6 @@ def test_program_nan_weights_mid_run_stops_at_next_step(monkeypatch):
     assert "step 8" in str(ei.value), str(ei.value)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: analogtrain/experiments/program.py run_stack line ~263: NaN in W found through the forward pass "
-    "('non-finite output of replica 0 (...) at step 8') does not name the array W that holds it; only trace "
-    "steps check the weights and name W"))
 def test_program_nan_weights_mid_run_names_array(monkeypatch):
     wrap_stack(monkeypatch, "array", 7, "W.weights")
     with pytest.raises(NumericalError) as ei:
@@ -333,10 +315,6 @@ def test_program_nan_weights_mid_run_names_array(monkeypatch):
     assert re.search(r"\bW\b", str(ei.value)), str(ei.value)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: analogtrain/experiments/program.py run_stack (lines ~259-270) checks only the output and W: NaN in "
-    "the hidden arrays of a transfer algorithm (A.weights, H) is never detected, run_program returns and "
-    "`program --out` writes arrays.npz with NaN and exits 0"))
 @pytest.mark.parametrize("array", ["A.weights", "H"])
 def test_program_nan_in_hidden_array_is_caught(monkeypatch, array):
     wrap_stack(monkeypatch, "array", 7, array)
