@@ -260,6 +260,16 @@ def check_output_file(path: str | Path, flag: str = "--plot") -> None:
         raise InputError(f"{flag} {p}: directory {parent} is not writable")
 
 
+def prepare_outputs(out_dir: str | Path | None, plot_file: str | Path | None) -> None:
+    """Check ``--out DIR`` and ``--plot FILE`` before any work is done (and that matplotlib is
+    there when a plot is asked for), so a run never fails only when writing its results."""
+    if out_dir is not None:
+        prepare_out_dir(out_dir)
+    if plot_file is not None:
+        check_output_file(plot_file)
+        require_matplotlib()
+
+
 def require_matplotlib():
     """matplotlib.pyplot with the Agg backend, or InputError saying how to install it."""
     try:

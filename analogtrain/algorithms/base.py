@@ -67,6 +67,35 @@ class Algorithm(ABC):
         """Per-mini-batch slow device processes (lifetime decay, diffusion); default: none."""
 
 
+class SingleTileAlgorithm(Algorithm):
+    """An algorithm whose weights live on one analog tile (``self.tile``): SGD and MP."""
+
+    def __init__(self, tile):
+        super().__init__(tile.n_replicas, tile.out_size, tile.in_size)
+        self.tile = tile
+
+    def forward(self, x):
+        return self.tile.forward(x)
+
+    def backward(self, d):
+        return self.tile.backward(d)
+
+    def weights(self):
+        return self.tile.get_weights()
+
+    def set_weights(self, w):
+        self.tile.set_weights(w)
+
+    def pulse_totals(self):
+        if not self.tile.count_pulses:
+            return {}
+        return {"W": int(self.tile.up_count.sum() + self.tile.down_count.sum())}
+
+    def decay(self):
+        self.tile.decay()
+        self.tile.diffuse()
+
+
 def batched(v: np.ndarray) -> np.ndarray:
     """(R, n) -> (R, 1, n); (R, B, n) unchanged."""
     return v[:, None, :] if v.ndim == 2 else v

@@ -11,7 +11,7 @@ from ..config.update import UpdateConfig
 from ..errors import ConfigError
 from ..seeding import generator_state, restore_generator
 from ..tile import AnalogTile
-from .base import Algorithm, as_replica_lr, batched
+from .base import SingleTileAlgorithm, as_replica_lr, batched
 
 
 def quantize_bins(v: np.ndarray, n_bins: int, stochastic: bool, rng: np.random.Generator) -> np.ndarray:
@@ -27,7 +27,7 @@ def quantize_bins(v: np.ndarray, n_bins: int, stochastic: bool, rng: np.random.G
     return (np.clip(q, -half, half) * width).astype(v.dtype)
 
 
-class MixedPrecision(Algorithm):
+class MixedPrecision(SingleTileAlgorithm):
     """W on an analog tile, gradient accumulated digitally in chi (R, out, in).
 
     Per sample: ``chi += lr d x^T`` (O(N^2) digital work). Every ``transfer_every``
@@ -41,7 +41,7 @@ class MixedPrecision(Algorithm):
     name = "mp"
 
     def __init__(self, tile: AnalogTile, cfgs: Sequence[MixedPrecisionConfig], rng_quant: np.random.Generator):
-        super().__init__(tile.n_replicas, tile.out_size, tile.in_size)
+        super().__init__(tile)
         cfgs = list(cfgs)
         if len(cfgs) != self.n_replicas:
             raise ValueError("one MP config per replica")
@@ -50,7 +50,6 @@ class MixedPrecision(Algorithm):
             if len({getattr(c, field) for c in cfgs}) != 1:
                 raise ConfigError(f"algorithm.{field}: must be the same for all replicas of one stack")
         self.cfg = cfgs[0]
-        self.tile = tile
         gran = np.array([c.granularity for c in cfgs], dtype=np.float64)
         self.eps = np.where(gran > 0, gran, tile.device.dw_min())
         self.transfer_lr = np.array([c.transfer_lr for c in cfgs], dtype=np.float64)
@@ -61,12 +60,6 @@ class MixedPrecision(Algorithm):
         self.rng_quant = rng_quant
         self.write_update = UpdateConfig(desired_bl=self.cfg.desired_bl, update_management=True,
                                          update_bl_management=True)
-
-    def forward(self, x):
-        return self.tile.forward(x)
-
-    def backward(self, d):
-        return self.tile.backward(d)
 
     def update(self, x, d, lr):
         x, d = batched(x), batched(d)
@@ -95,12 +88,6 @@ class MixedPrecision(Algorithm):
         if np.any(n != 0):
             self.tile.update_rows(rows, n, self.eps * self.transfer_lr, self.write_update)
 
-    def weights(self):
-        return self.tile.get_weights()
-
-    def set_weights(self, w):
-        self.tile.set_weights(w)
-
     def arrays(self):
         out = {f"W.{k}": v for k, v in self.tile.arrays().items()}
         out["chi"] = self.chi
@@ -119,12 +106,3 @@ class MixedPrecision(Algorithm):
         self.requested[...] = arrays["requested"]
         self.t, self.row = int(info["t"]), int(info["row"])
         self.rng_quant = restore_generator(info["quant"])
-
-    def pulse_totals(self):
-        if not self.tile.count_pulses:
-            return {}
-        return {"W": int(self.tile.up_count.sum() + self.tile.down_count.sum())}
-
-    def decay(self):
-        self.tile.decay()
-        self.tile.diffuse()

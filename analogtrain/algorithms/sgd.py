@@ -5,34 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..tile import AnalogTile
-from .base import Algorithm, as_replica_lr, batched
+from .base import SingleTileAlgorithm, as_replica_lr, batched
 
 
-class AnalogSGD(Algorithm):
+class AnalogSGD(SingleTileAlgorithm):
     """W on one analog tile; per sample ``W <- W - lr d x^T`` by stochastic pulse coincidences."""
 
     name = "sgd"
 
     def __init__(self, tile: AnalogTile):
-        super().__init__(tile.n_replicas, tile.out_size, tile.in_size)
-        self.tile = tile
-
-    def forward(self, x):
-        return self.tile.forward(x)
-
-    def backward(self, d):
-        return self.tile.backward(d)
+        super().__init__(tile)
 
     def update(self, x, d, lr):
         x, d = batched(x), batched(d)
         lr = as_replica_lr(lr, self.n_replicas)
         self.tile.update_batch(x, d, lr)
-
-    def weights(self):
-        return self.tile.get_weights()
-
-    def set_weights(self, w):
-        self.tile.set_weights(w)
 
     def arrays(self):
         return {f"W.{k}": v for k, v in self.tile.arrays().items()}
@@ -43,12 +30,3 @@ class AnalogSGD(Algorithm):
 
     def load_state(self, arrays, info):
         self.tile.load_state({k[2:]: v for k, v in arrays.items() if k.startswith("W.")}, info["W"])
-
-    def pulse_totals(self):
-        if not self.tile.count_pulses:
-            return {}
-        return {"W": int(self.tile.up_count.sum() + self.tile.down_count.sum())}
-
-    def decay(self):
-        self.tile.decay()
-        self.tile.diffuse()

@@ -66,11 +66,7 @@ def device(ctx, preset, config_file, device_config_file, sets, seed, n_devices, 
     if print_config:
         click.echo(report.to_toml(resolved, header="analogtrain device: resolved config"))
         return
-    if out_dir is not None:
-        report.prepare_out_dir(out_dir)
-    if plot_file is not None:
-        report.check_output_file(plot_file)
-        report.require_matplotlib()
+    report.prepare_outputs(out_dir, plot_file)
     res = characterise(cfg, n_devices=n_devices, cycles=cycles, pulses=pulses, random_pulses=random_pulses,
                        seed=seed)
     resolved["characterise"].update(pulses=res.pulses_per_direction, random_pulses=res.random_pulses)

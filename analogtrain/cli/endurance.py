@@ -100,11 +100,7 @@ def endurance_cmd(ctx, run_dir, samples, endurance, rate, bins_per_decade, algor
     if run is None:
         sim_cfg = _sim_config(algorithm, n_states, sigma_r, steps, size, lr, preset, config_file,
                               device_config_file, sets, seed)
-    if out_dir is not None:
-        report.prepare_out_dir(out_dir)
-    if plot_file is not None:
-        report.check_output_file(plot_file)
-        report.require_matplotlib()
+    report.prepare_outputs(out_dir, plot_file)
     if run is None:
         from ..experiments.program import build_replicas, run_program
 

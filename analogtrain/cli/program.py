@@ -156,11 +156,7 @@ def program(ctx, task, algorithm, n_states, sigma_r, sigma_r_arrays, seeds, lr, 
     if print_config:
         click.echo(report.to_toml(resolved, header="analogtrain program: resolved config"))
         return
-    if out_dir is not None:
-        report.prepare_out_dir(out_dir)
-    if plot_file is not None:
-        report.check_output_file(plot_file)
-        report.require_matplotlib()
+    report.prepare_outputs(out_dir, plot_file)
     res = _run_with_progress(cfg, show_progress(no_progress))
     cells = summarise(res)
     out = report.provenance("program", resolved, seed)

@@ -42,11 +42,7 @@ def run_toy_command(ctx, algorithm, preset, config_file, device_config_file, set
     if print_config:
         click.echo(report.to_toml(report.to_jsonable(resolved), header="analogtrain program (toy): resolved config"))
         return
-    if out_dir is not None:
-        report.prepare_out_dir(out_dir)
-    if plot_file is not None:
-        report.check_output_file(plot_file)
-        report.require_matplotlib()
+    report.prepare_outputs(out_dir, plot_file)
     res = run_toy(steps=steps, seed=seed, preset=dev_preset, values=values, sets=pairs, algorithms=algos,
                   grad=resolved["program"]["gradient"], noise=resolved["program"]["gradient_noise"],
                   lr=resolved["program"]["lr"])
