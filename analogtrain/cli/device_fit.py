@@ -50,8 +50,7 @@ def fit_cmd(data_file, model, normalise, subtract_sp, out_file, as_json, plot_fi
     data = F.parse_csv(data_file)
     if out_file is not None:
         _check_writable(out_file)
-    if plot_file is not None:
-        report.require_matplotlib()
+    report.prepare_outputs(None, plot_file)
     res = F.fit(data, model=model, normalise=normalise, subtract_sp=subtract_sp)
     out = {**report.provenance("device fit", {"source": str(data_file), "model": model, "normalise": normalise,
                                                "subtract_sp": subtract_sp}, None),

@@ -69,8 +69,8 @@ def estimate_cmd(algorithm, sweep_n, config_file, as_json, plot_file, **flags):
     """
     values, labels, algs, sweep, specified = _resolve(config_file, flags, algorithm, sweep_n)
     if plot_file is not None:
-        report.require_matplotlib()
         _check_writable(plot_file)
+        report.require_matplotlib()
     a = est.Assumptions(**values)
     add_fast = not ({"n_s", "l_max"} & specified)
     results = est.plan(algs, a, sweep_n=sweep, add_agad_fast_point=add_fast)
