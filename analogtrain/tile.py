@@ -212,7 +212,7 @@ class AnalogTile:
         if cfg.pulse_type in ("stochastic_compressed", "stochastic"):
             tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, self.rng_pulses)
             rows, cols = self._active_lines(td, tx)          # lines that pulse in some sample
-            if self._samplewise_cheaper(tx.reshape(R, B, n), td.reshape(R, B, m), rows.size, cols.size):
+            if B == 1 or self._samplewise_cheaper(tx.reshape(R, B, n), td.reshape(R, B, m), rows.size, cols.size):
                 return self._apply_trains_samplewise(tx.reshape(R, B, n), td.reshape(R, B, m), x, d, x_sign,
                                                      d_sign, reads, on_read)
             counts = P.coincidences(td[:, rows], tx[:, cols])  # (R B, |rows|, |cols|)
