@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ._version import __version__
-from .errors import InputError, RunError
+from .errors import InputError
 
 SCHEMA_VERSION = 1
 

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config.algorithm import MixedPrecisionConfig, TransferConfig, canonical_algorithm
+from ..config.algorithm import TransferConfig, canonical_algorithm
 from ..config.device import PulsedDevice
 from ..config.io import IOConfig
 from ..config.update import UpdateConfig

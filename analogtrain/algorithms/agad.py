@@ -13,17 +13,18 @@ import numpy as np
 
 
 def agad_readout(v: np.ndarray, p: np.ndarray, p_ref: np.ndarray, was_switched: np.ndarray,
-                 c_in_j: np.ndarray, c_out: np.ndarray, mu: np.ndarray):
-    """One AGAD read of column j for R replicas::
+                 sign: np.ndarray, mu: np.ndarray):
+    """AGAD reads of k columns for R replicas::
 
-        P_ref <- P            where the chopper of j flipped since the last read
-        delta  = c_in[j] c_out (v - P_ref)
+        P_ref <- P            where the chopper of the column flipped since its last read
+        delta  = c_in[j] c_out[i] (v - P_ref)
         P     <- (1 - mu) P + mu v,      mu = min(beta / N_c, 1)
 
-    v, p, p_ref, c_out : (R, out); was_switched, c_in_j, mu : (R,).
+    v, p, p_ref, sign : (R, out, k); was_switched : (R, k); mu : (R,).
     Returns (delta, new P, new P_ref).
     """
-    p_ref = np.where(was_switched[:, None], p, p_ref)
-    delta = (v - p_ref) * (c_in_j[:, None] * c_out)
-    p = (1.0 - mu[:, None]) * p + mu[:, None] * v
+    p_ref = np.where(was_switched[:, None, :], p, p_ref)
+    delta = (v - p_ref) * sign
+    mu = mu[:, None, None]
+    p = (1.0 - mu) * p + mu * v
     return delta, p, p_ref

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..tile import AnalogTile
 from .base import SingleTileAlgorithm, as_replica_lr, batched
 

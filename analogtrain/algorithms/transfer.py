@@ -24,7 +24,7 @@ from ..tile import AnalogTile
 from .agad import agad_readout
 from .base import Algorithm, as_replica_lr, batched
 from .scaling import buffer_step, chopper_flips, ema_max, pulse_count_lr, transfer_lr_scale
-from .ttv2 import chopped_readout, chopped_readout_many
+from .ttv2 import chopped_readout
 
 _STRUCTURAL = ("transfer_every", "desired_bl", "auto_scale", "forget_buffer")
 
@@ -163,20 +163,17 @@ class TransferFamily(Algorithm):
         if self.any_dynamic:
             was = self.switched[:, J] & self.dynamic[:, None]                   # (R, nJ)
             self.switched[:, J] = False
-            p = self.P[:, :, J]
-            p_ref = np.where(was[:, None, :], p, self.P_ref[:, :, J])            # copy P at the first read after a flip
-            mu = self.mu[:, None, None]
-            p_new = (1.0 - mu) * p + mu * v
+            d_dyn, p_new, p_ref = agad_readout(v, self.P[:, :, J], self.P_ref[:, :, J], was, sign, self.mu)
             if self.all_dynamic:
-                delta = (v - p_ref) * sign
+                delta = d_dyn
                 self.P[:, :, J], self.P_ref[:, :, J] = p_new, p_ref
             else:
                 dyn = self.dynamic[:, None, None]
-                delta = np.where(dyn, (v - p_ref) * sign, chopped_readout_many(v, sign))
-                self.P[:, :, J] = np.where(dyn, p_new, p)
+                delta = np.where(dyn, d_dyn, chopped_readout(v, sign))
+                self.P[:, :, J] = np.where(dyn, p_new, self.P[:, :, J])
                 self.P_ref[:, :, J] = np.where(dyn, p_ref, self.P_ref[:, :, J])
         else:
-            delta = chopped_readout_many(v, sign)
+            delta = chopped_readout(v, sign)
         R, m = self.n_replicas, self.out_size
         h, n = buffer_step(self.H[:, :, J].reshape(R, m * nJ), delta.reshape(R, m * nJ), lam_h, self.max_steps,
                            self.momentum, self.forget_buffer)

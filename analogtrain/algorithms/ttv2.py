@@ -13,11 +13,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def chopped_readout(v: np.ndarray, c_in_j: np.ndarray, c_out: np.ndarray) -> np.ndarray:
-    """Demodulated read ``delta_i = c_in[j] c_out[i] v_i``; v, c_out (R, out), c_in_j (R,)."""
-    return v * (c_in_j[:, None] * c_out)
+def chopped_readout(v: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """Demodulated read ``delta_i = c_in[j] c_out[i] v_i``.
 
-
-def chopped_readout_many(v: np.ndarray, sign: np.ndarray) -> np.ndarray:
-    """Demodulated reads of several columns: v (R, out, k) times sign = c_in[j_k] c_out[i]."""
+    v : (R, out, k) reads of k columns; sign : the matching c_in[j] c_out[i] (+-1).
+    """
     return v * sign

@@ -10,7 +10,6 @@ from .. import report
 from ..config.fields import describe
 from ..config.loading import resolve_device
 from ..devices.presets import PRESETS
-from ..errors import ConfigError
 from ..experiments.characterise import characterise
 from . import cli
 from .options import device_options, load_device_sources, output_options, seed_option

@@ -7,7 +7,6 @@ adjust the device exactly the same way in ``device``, ``program`` and ``train``;
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import Any, Callable

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-import numpy as np
 
 from .. import report
 from ..config.algorithm import canonical_algorithm

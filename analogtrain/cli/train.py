@@ -14,7 +14,6 @@ from ..config.algorithm import canonical_algorithm
 from ..config.io import IO_PRESETS
 from ..config.loading import read_toml
 from ..errors import ConfigError, InputError, Interrupted
-from ..experiments.program import DeviceSource
 from ..experiments.train import (DATASETS, TrainConfig, config_diff, config_from_dict, config_to_dict, run_train,
                                  validate_config)
 from ..nn.models import MODELS

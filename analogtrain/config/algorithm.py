@@ -10,7 +10,7 @@ chops randomly with in_chop_prob 0.01, AGAD regularly with 0.02 and tail_weighte
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 from ..errors import ConfigError

@@ -17,7 +17,7 @@ import numpy as np
 from ..config.device import PulsedDevice
 from ..errors import ConfigError
 from ..seeding import standard_normal
-from .models import MODELS, ModelSpec, symmetry_point
+from .models import MODELS, ModelSpec
 from .sampling import replica_constants, sample_device
 
 _PER_DEVICE = ("scale_up", "scale_down", "w_max", "w_min", "ref", "sp", "reset_bias", "decay_scale",

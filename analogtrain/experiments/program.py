@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from ..algorithms import algorithm_class, build_stack
 from ..config.algorithm import (ALGORITHM_CONFIGS, canonical_algorithm, default_algorithm_config, with_overrides)
 from ..config.device import PulsedDevice
 from ..config.fields import field_map
-from ..config.io import IO_PRESETS, IOConfig
+from ..config.io import IO_PRESETS
 from ..config.loading import resolve_device
 from ..errors import ConfigError, NumericalError
 from ..seeding import generator

@@ -21,7 +21,6 @@ reads of a fully driven A column.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np

@@ -24,7 +24,7 @@ import numpy as np
 from .. import datasets as D
 from .. import report
 from ..config.algorithm import canonical_algorithm, default_algorithm_config, with_overrides
-from ..config.fields import field_map, to_dict
+from ..config.fields import field_map
 from ..config.io import IO_PRESETS
 from ..errors import ConfigError, InputError, NumericalError
 from ..nn import functional as F

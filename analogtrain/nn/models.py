@@ -9,8 +9,8 @@ pulses, noise and choppers from streams of stack k.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -19,7 +19,6 @@ from ..config.device import PulsedDevice
 from ..config.io import IOConfig
 from ..errors import ConfigError
 from ..seeding import generator
-from . import functional as F
 from .layers import (Activation, AnalogConv2d, AnalogLinear, AnalogLSTM, Dropout, Flatten, Layer, MaxPool2d)
 
 MODELS = ("fc3", "lenet", "lstm")
