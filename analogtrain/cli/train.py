@@ -28,8 +28,12 @@ MODEL_DEFAULTS = {
     "lstm": dict(dataset="warpeace", batch_size=32, lr=0.1, grad_clip=1.0),
 }
 #: learning rates of the transfer algorithms where they differ from the model default (the
-#: lr scales the transfer to W, lambda_H; measured on fc3: 0.1 learns fastest, see README)
-TRANSFER_LR = {"fc3": 0.1}
+#: lr scales the transfer to W, lambda_H; measured: fc3 0.1, LeNet 0.05, see README)
+TRANSFER_LR = {"fc3": 0.1, "lenet": 0.05}
+#: transfer-algorithm settings per model: LeNet's convolutions read a column of A after every
+#: image patch (23 reads of each column per image for the first layer), so the threshold is
+#: scaled with the column count (auto_granularity) to keep the transfer rate per image sane
+TRANSFER_ALGO_SETS = {"lenet": {"auto_granularity": 1000.0}}
 _FLAGS = ("model", "dataset", "algorithm", "algo_style", "weight_scaling_omega", "epochs", "batch_size", "lr", "lr_step", "lr_gamma", "limit_train",
           "limit_test", "io", "dtype", "count_pulses", "grad_clip", "dropout", "seq_len", "hidden")
 
@@ -53,7 +57,8 @@ _FLAGS = ("model", "dataset", "algorithm", "algo_style", "weight_scaling_omega",
 @click.option("--batch-size", type=click.IntRange(1, 100000), default=None,
               help="Mini-batch size [default: fc3 10, lenet 8, lstm 32].")
 @click.option("--lr", type=float, default=None,
-              help="Learning rate [default: fc3 0.5 (0.1 with ttv2/c-ttv2/agad), lenet 0.1, lstm 0.1].")
+              help="Learning rate [default: fc3 0.5 (0.1 with ttv2/c-ttv2/agad), lenet 0.1 (0.05 with "
+                   "ttv2/c-ttv2/agad, which also get auto_granularity 1000), lstm 0.1].")
 @click.option("--lr-step", type=click.IntRange(0, 100000), default=None,
               help="Multiply the learning rate by --lr-gamma every N epochs (0 = constant) [default: 0].")
 @click.option("--lr-gamma", type=float, default=None, help="Learning-rate decay factor [default: 0.5].")
@@ -151,8 +156,11 @@ def train(ctx, model, dataset, algorithm, algo_sets, algo_style, weight_scaling_
         if mname not in MODEL_DEFAULTS:
             raise ConfigError(f"--model: unknown model {mname!r}; must be one of {', '.join(MODELS)}")
         merged["algorithm"] = canonical_algorithm(str(merged.get("algorithm", "agad")))
-        if merged["algorithm"] in ("ttv2", "c-ttv2", "agad") and mname in TRANSFER_LR:
-            merged.setdefault("lr", TRANSFER_LR[mname])
+        if merged["algorithm"] in ("ttv2", "c-ttv2", "agad"):
+            if mname in TRANSFER_LR:
+                merged.setdefault("lr", TRANSFER_LR[mname])
+            for k, v in TRANSFER_ALGO_SETS.get(mname, {}).items():
+                algo_pairs.setdefault(k, v)
         for k, v in MODEL_DEFAULTS[mname].items():
             merged.setdefault(k, v)
         merged["model"] = mname
