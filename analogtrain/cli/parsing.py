@@ -117,3 +117,36 @@ def cast_file_values(ctx, values: dict, config_file, table: str, extra: dict | N
         except (OverflowError, ValueError, TypeError):
             raise ConfigError(f"{where}: invalid value {value!r}") from None
     return out
+
+
+def read_run_config(config_file, section: str) -> tuple[dict, dict]:
+    """The ``[section]`` and ``[algorithm]`` tables of a run config file (``program`` or
+    ``train``); a ``[device]`` table is read by the shared device options. ConfigError on
+    unknown tables or tables that are not tables."""
+    from ..config.loading import read_toml
+
+    if config_file is None:
+        return {}, {}
+    data = read_toml(config_file)
+    unknown = set(data) - {section, "device", "algorithm"}
+    if unknown:
+        raise ConfigError(f"config file {config_file}: unknown table(s) {', '.join(sorted(unknown))}; "
+                          f"expected [{section}], [device], [algorithm]")
+    tables = []
+    for name in (section, "algorithm"):
+        t = data.get(name, {}) or {}
+        if not isinstance(t, dict):
+            raise ConfigError(f"config file {config_file}: [{name}] must be a table")
+        tables.append(dict(t))
+    return tables[0], tables[1]
+
+
+def parse_algo_sets(items, base: dict | None = None) -> dict:
+    """``--algo-set KEY=VALUE`` items (typed values) on top of ``base`` (the file's [algorithm])."""
+    out = dict(base or {})
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--algo-set {item!r}: expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = parse_scalar(v)
+    return out

@@ -12,12 +12,12 @@ from .. import report
 from ..config.algorithm import canonical_algorithm
 from ..config.fields import to_dict
 from ..config.io import IO_PRESETS
-from ..config.loading import read_toml
 from ..errors import ConfigError
 from ..experiments.program import TASKS, DeviceSource, ProgramConfig, run_program, summarise
 from . import cli
 from .options import device_options, load_device_sources, output_options, progress_option, seed_option, show_progress
-from .parsing import comma_list, parse_scalar, parse_size, parse_sweep, positive_float
+from .parsing import (comma_list, parse_algo_sets, parse_scalar, parse_size, parse_sweep, positive_float,
+                      read_run_config)
 
 #: flag name -> (TOML key in [program], default)
 _DEFAULTS: dict[str, Any] = dict(task="linear", algorithm="ttv2,c-ttv2,agad", n_states="20,100",
@@ -85,25 +85,12 @@ def program(ctx, task, algorithm, n_states, sigma_r, sigma_r_arrays, seeds, lr, 
       analogtrain program --size 512 --algorithm agad --seeds 1 --steps 2000 --json
       analogtrain program --task constant-gradient --plot toy.png
     """
-    file_cfg: dict[str, Any] = {}
-    if config_file is not None:
-        data = read_toml(config_file)
-        unknown = set(data) - {"program", "device", "algorithm"}
-        if unknown:
-            raise ConfigError(f"config file {config_file}: unknown table(s) {', '.join(sorted(unknown))}; "
-                              "expected [program], [device], [algorithm]")
-        file_cfg = data.get("program", {}) or {}
-        if not isinstance(file_cfg, dict):
-            raise ConfigError(f"config file {config_file}: [program] must be a table")
+    file_cfg, file_algo = read_run_config(config_file, "program")
+    if file_cfg:
         bad = set(file_cfg) - set(_DEFAULTS) - {"sweep", "seed", "zip", "w_sp_corrected"}
         if bad:
             raise ConfigError(f"config file {config_file}: [program] has unknown key(s) {', '.join(sorted(bad))}")
         file_cfg = _cast_program_file(ctx, file_cfg, config_file)
-        file_algo = data.get("algorithm", {}) or {}
-        if not isinstance(file_algo, dict):
-            raise ConfigError(f"config file {config_file}: [algorithm] must be a table")
-    else:
-        file_algo = {}
 
     def pick(name, value):
         if value is not None:
@@ -132,12 +119,7 @@ def program(ctx, task, algorithm, n_states, sigma_r, sigma_r_arrays, seeds, lr, 
     sweep_items = list(file_cfg.get("sweep", {}).items()) if isinstance(file_cfg.get("sweep"), dict) else []
     sweep_list = [(k, comma_list(v, f"sweep {k}", parse_scalar)) for k, v in sweep_items]
     sweep_list += [parse_sweep(s) for s in sweeps]
-    algo_pairs = dict(file_algo)
-    for item in algo_sets:
-        if "=" not in item:
-            raise ConfigError(f"--algo-set {item!r}: expected KEY=VALUE")
-        k, v = item.split("=", 1)
-        algo_pairs[k.strip()] = parse_scalar(v)
+    algo_pairs = parse_algo_sets(algo_sets, file_algo)
     dev_preset, dev_values, dev_pairs = load_device_sources(preset, config_file, device_config_file, sets)
     cfg = ProgramConfig(
         task=task, out_size=out_size, in_size=in_size, steps=int(pick("steps", steps)), algorithms=algos,

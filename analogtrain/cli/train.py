@@ -12,14 +12,13 @@ import click
 from .. import report
 from ..config.algorithm import canonical_algorithm
 from ..config.io import IO_PRESETS
-from ..config.loading import read_toml
 from ..errors import ConfigError, InputError, Interrupted
 from ..experiments.train import (DATASETS, TrainConfig, config_diff, config_from_dict, config_to_dict, run_train,
                                  validate_config)
 from ..nn.models import MODELS
 from . import cli
 from .options import device_options, load_device_sources, progress_option, seed_option, show_progress
-from .parsing import parse_scalar
+from .parsing import parse_algo_sets, read_run_config
 
 #: per-model defaults where a flag is not given (aihwkit examples, spec 9)
 MODEL_DEFAULTS = {
@@ -107,16 +106,8 @@ def train(ctx, model, dataset, algorithm, algo_sets, algo_style, weight_scaling_
                                    limit_train=limit_train, limit_test=limit_test, io=io, dtype=dtype,
                                    count_pulses=count_pulses, grad_clip=grad_clip, dropout=dropout, seq_len=seq_len,
                                    hidden=hidden).items() if v is not None}
-    file_train: dict[str, Any] = {}
-    file_algo: dict[str, Any] = {}
-    if config_file is not None:
-        data = read_toml(config_file)
-        unknown = set(data) - {"train", "device", "algorithm"}
-        if unknown:
-            raise ConfigError(f"config file {config_file}: unknown table(s) {', '.join(sorted(unknown))}; "
-                              "expected [train], [device], [algorithm]")
-        file_train = dict(data.get("train", {}) or {})
-        file_algo = dict(data.get("algorithm", {}) or {})
+    file_train, file_algo = read_run_config(config_file, "train")
+    if file_train:
         bad = set(file_train) - set(_FLAGS) - {"seed", "data_dir", "verify_data"}
         if bad:
             raise ConfigError(f"config file {config_file}: [train] has unknown key(s) {', '.join(sorted(bad))}")
@@ -124,12 +115,7 @@ def train(ctx, model, dataset, algorithm, algo_sets, algo_style, weight_scaling_
     base: TrainConfig | None = None
     if resume_dir is not None:
         base = _saved_config(resume_dir)
-    algo_pairs = dict(file_algo)
-    for item in algo_sets:
-        if "=" not in item:
-            raise ConfigError(f"--algo-set {item!r}: expected KEY=VALUE")
-        k, v = item.split("=", 1)
-        algo_pairs[k.strip()] = parse_scalar(v)
+    algo_pairs = parse_algo_sets(algo_sets, file_algo)
     if base is not None:
         values = config_to_dict(base)
         values.update({k: v for k, v in file_train.items()})
