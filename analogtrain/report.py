@@ -208,6 +208,17 @@ def append_jsonl(path: str | Path, obj: Any) -> None:
         os.fsync(f.fileno())
 
 
+def read_json(path: str | Path, missing: str, unreadable: str) -> Any:
+    """Parse a JSON file; InputError ``missing`` if it is absent, ``unreadable (reason)`` if it
+    cannot be read or parsed."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(missing) from None
+    except (OSError, ValueError) as e:
+        raise InputError(f"{unreadable} ({e})") from None
+
+
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     """Read an npz without pickles; InputError naming the file if unreadable."""
     try:

@@ -232,13 +232,9 @@ def _rerun_args(resume_dir: Path | None, epochs: int | None) -> list[str] | None
 
 
 def _saved_config(run_dir: Path) -> TrainConfig:
-    p = Path(run_dir) / "config.json"
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"--resume {run_dir}: no config.json there (not an analogtrain train --out directory)") from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"--resume {run_dir}: config.json is not readable ({e})") from None
+    d = report.read_json(Path(run_dir) / "config.json",
+                         f"--resume {run_dir}: no config.json there (not an analogtrain train --out directory)",
+                         f"--resume {run_dir}: config.json is not readable")
     try:
         return config_from_dict(d)
     except (ConfigError, TypeError, AttributeError, ValueError) as e:

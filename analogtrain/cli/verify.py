@@ -46,12 +46,7 @@ def verify(golden, rtol, atol, show, as_json):
         if v is not None and not math.isfinite(v):
             raise InputError(f"verify: {flag} must be a finite number >= 0 (got {v})")
     path = golden / "summary.json" if golden.is_dir() else golden
-    try:
-        gold = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"verify: {path}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"verify: {path}: not a readable JSON file ({e})") from None
+    gold = report.read_json(path, f"verify: {path}: no such file", f"verify: {path}: not a readable JSON file")
     if not isinstance(gold, dict) or not isinstance(gold.get("rerun_args"), list) or not gold.get("rerun_args"):
         raise InputError(f"verify: {path}: no 'rerun_args' recorded (not written by analogtrain --out/--json "
                          "of a version with provenance)")

@@ -12,7 +12,6 @@ order of operations is the same.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -300,13 +299,9 @@ def save_checkpoint(out_dir: Path, epoch: int, model, rng_data, rng_dropout, met
 
 
 def load_checkpoint(run_dir: Path) -> tuple[dict, dict]:
-    p = Path(run_dir) / CHECKPOINT
-    try:
-        ck = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"--resume {run_dir}: no {CHECKPOINT} there (was the run started with --out?)") from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"--resume {run_dir}: {CHECKPOINT} is not readable JSON ({e})") from None
+    ck = report.read_json(Path(run_dir) / CHECKPOINT,
+                          f"--resume {run_dir}: no {CHECKPOINT} there (was the run started with --out?)",
+                          f"--resume {run_dir}: {CHECKPOINT} is not readable JSON")
     if not isinstance(ck, dict) or "arrays" not in ck or "epoch" not in ck:
         raise InputError(f"--resume {run_dir}: {CHECKPOINT} is not an analogtrain checkpoint")
     arrays = report.load_npz(Path(run_dir) / str(ck["arrays"]))
