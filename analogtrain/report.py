@@ -152,6 +152,13 @@ def _toml_key(k: str) -> str:
 
 
 # ----------------------------------------------------------------------------- atomic files
+def _umask_mode() -> int:
+    """0o666 minus the process umask: the mode ``open(path, "w")`` would give a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary path next to ``path``; rename it to ``path`` on success, delete on failure."""
@@ -159,6 +166,7 @@ def atomic_path(path: str | Path):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     os.close(fd)
     try:
+        os.chmod(tmp, _umask_mode())  # mkstemp makes 0600; results get the usual umask-based mode
         yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
