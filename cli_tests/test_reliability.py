@@ -160,3 +160,18 @@ def test_resume_with_other_config_is_rejected(tmp_path, digits_dir, capsys):
     assert run(["train", "--resume", tmp_path / "r", "--lr", "0.1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "lr" in err[0] and "--resume" in err[0]
+
+
+def test_at_bound_metric_matches_the_exported_arrays(tmp_path, digits_dir):
+    from analogtrain.devices.array import at_bound_fraction
+
+    assert run(TRAIN + ["--epochs", "1", "--data-dir", digits_dir, "--set", "n_states=4",
+                        "--out", tmp_path / "r"]) == 0
+    s, a = _summary_and_arrays(tmp_path / "r")
+    got = s["final"]["at_bound_pct"]
+    assert set(got) == {f"layer{i}.{t}" for i in (0, 2, 4) for t in "AW"}
+    for key, pct in got.items():
+        want = 100 * at_bound_fraction(a[f"{key}.weights"], a[f"{key}.reference"], a[f"{key}.w_min_bound"],
+                                       a[f"{key}.w_max_bound"])
+        assert pct == pytest.approx(want, abs=1e-3)
+    assert any(v > 0 for v in got.values())   # 4-state devices do reach their bounds

@@ -259,3 +259,16 @@ def apply_pulse_sequences(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray,
 
 def _noise(dev: DeviceArray, rng: np.random.Generator, n: int):
     return standard_normal(rng, n, dtype=dev.dtype) if dev.has_c2c_noise else None
+
+
+def at_bound_fraction(w: np.ndarray, ref: np.ndarray, w_min: np.ndarray, w_max: np.ndarray,
+                      margin: float = 0.05) -> float:
+    """Fraction of devices whose physical state ``g = w + ref`` lies within ``margin`` of
+    their own range ``w_max - w_min`` from either bound (all arrays (R, out, in)).
+
+    A diagnostic of saturation: a TTv2 run whose reference is offset pushes W to its
+    bounds (the H buffer integrates the offset like a constant gradient), AGAD does not.
+    """
+    g = w + ref
+    band = margin * (w_max - w_min)
+    return float(np.mean((g >= w_max - band) | (g <= w_min + band)))

@@ -377,7 +377,8 @@ def run_train(cfg: TrainConfig, out_dir: Path | None = None, resume: Path | None
             raise NumericalError(f"non-finite test metrics after epoch {epoch + 1} "
                                  f"(output of {getattr(model, 'first_bad_layer', None) or 'the model'})")
         m = {"epoch": epoch + 1, "lr": lr_at(cfg, epoch), "train_loss": train_loss, **ev,
-             "pulses": model.pulse_totals(), "wall_s": time.perf_counter() - t0,
+             "pulses": model.pulse_totals(), "at_bound_pct": model.at_bound_pct(),
+             "wall_s": time.perf_counter() - t0,
              "samples": n_units * (epoch + 1)}
         metrics.append(m)
         if out_dir is not None:

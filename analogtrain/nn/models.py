@@ -17,6 +17,7 @@ import numpy as np
 from ..algorithms import algorithm_class, build_stack
 from ..config.device import PulsedDevice
 from ..config.io import IOConfig
+from ..devices.array import at_bound_fraction
 from ..errors import ConfigError
 from ..seeding import generator
 from .layers import (Activation, AnalogConv2d, AnalogLinear, AnalogLSTM, Dropout, Flatten, Layer, MaxPool2d)
@@ -116,6 +117,19 @@ class Model:
         for name, layer in self.analog_layers():
             prefix = name + "."
             layer.load_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}, info[name])
+
+    def at_bound_pct(self, margin: float = 0.05) -> dict:
+        """{'layer0.W': %, 'layer0.A': %, ...}: the percentage of devices of every analog array
+        within ``margin`` of their range from a bound (see ``devices.array.at_bound_fraction``)."""
+        out = {}
+        arrays = self.arrays()
+        for key in sorted(k for k in arrays if k.endswith("weights") and not k.endswith("persistent_weights")):
+            stem = key[: -len("weights")]
+            if all(stem + s in arrays for s in ("reference", "w_min_bound", "w_max_bound")):
+                frac = at_bound_fraction(arrays[key], arrays[stem + "reference"], arrays[stem + "w_min_bound"],
+                                         arrays[stem + "w_max_bound"], margin)
+                out[stem.rstrip(".")] = round(100.0 * frac, 3)
+        return out
 
     def pulse_totals(self) -> dict:
         out = {}

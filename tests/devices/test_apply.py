@@ -116,3 +116,16 @@ def test_one_noise_draw_per_pulse():
     std = s * dw * np.sqrt(n)
     assert abs(w.mean() - n * dw) < 5 * std / np.sqrt(N)
     assert abs(w.std() - std) < 5 * std / np.sqrt(2 * N)
+
+
+def test_at_bound_fraction_by_hand():
+    from analogtrain.devices.array import at_bound_fraction
+
+    # range [-1, 1] (width 2), margin 0.05 -> band 0.1: g >= 0.9 or g <= -0.9 counts
+    w = np.array([[[0.95, 0.85, -0.95, 0.0]]])
+    ref = np.array([[[0.0, 0.1, 0.0, 0.0]]])        # g = 0.95, 0.95, -0.95, 0
+    lo, hi = np.full_like(w, -1.0), np.full_like(w, 1.0)
+    assert at_bound_fraction(w, ref, lo, hi) == 0.75
+    assert at_bound_fraction(w, ref, lo, hi, margin=0.01) == 0.0   # band 0.02
+    # per-device bounds: a device with range [0, 0.5] at 0.49 is at its bound
+    assert at_bound_fraction(np.array([0.49]), np.array([0.0]), np.array([0.0]), np.array([0.5])) == 1.0
