@@ -123,12 +123,12 @@ class Model:
         within ``margin`` of their range from a bound (see ``devices.array.at_bound_fraction``)."""
         out = {}
         arrays = self.arrays()
-        for key in sorted(k for k in arrays if k.endswith("weights") and not k.endswith("persistent_weights")):
-            stem = key[: -len("weights")]
+        for key in sorted(k for k in arrays if k.endswith(".weights")):
+            stem = key[: -len("weights")]          # e.g. 'layer0.W.'
             if all(stem + s in arrays for s in ("reference", "w_min_bound", "w_max_bound")):
                 frac = at_bound_fraction(arrays[key], arrays[stem + "reference"], arrays[stem + "w_min_bound"],
                                          arrays[stem + "w_max_bound"], margin)
-                out[stem.rstrip(".")] = round(100.0 * frac, 3)
+                out[stem[:-1]] = round(100.0 * frac, 3)
         return out
 
     def pulse_totals(self) -> dict:
