@@ -5,6 +5,6 @@ Engine layers (each importable on its own, none imports the CLI)::
     config   -> devices -> pulses -> tile -> algorithms -> nn
 """
 
-from ._version import __version__
+from analogtrain._version import __version__
 
 __all__ = ["__version__"]

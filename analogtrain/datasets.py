@@ -35,8 +35,8 @@ from typing import BinaryIO, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from ._version import __version__
-from .errors import AnalogTrainError, ConfigError, InputError, RunError
+from analogtrain._version import __version__
+from analogtrain.errors import AnalogTrainError, ConfigError, InputError, RunError
 
 # ============================================================================ tables
 MNIST_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",

@@ -24,8 +24,8 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ._version import __version__
-from .errors import InputError
+from analogtrain._version import __version__
+from analogtrain.errors import InputError
 
 SCHEMA_VERSION = 1
 
@@ -70,7 +70,7 @@ def config_hash(config: Any) -> str:
 def provenance(command: str, config: dict, seed: int | None, argv: Sequence[str] | None = None) -> dict:
     """Provenance block of every output: versions, command, seed and entropy, config hash,
     and ``rerun_args`` (the command's arguments without display options) for ``verify``."""
-    from .seeding import seed_entropy
+    from analogtrain.seeding import seed_entropy
 
     if argv is None:
         argv = RERUN_ARGS

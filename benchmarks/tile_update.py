@@ -15,7 +15,7 @@ import json
 import numpy as np
 
 from analogtrain.config import UpdateConfig, resolve_device
-from analogtrain.tile import AnalogTile
+from analogtrain.engine.tile import AnalogTile
 
 from ._util import peak_mb, timed
 

@@ -22,7 +22,7 @@ import pytest
 
 from analogtrain.cli import main
 from analogtrain.report import load_npz
-from analogtrain.verify import compare_arrays, compare_json
+from analogtrain.tools.verify import compare_arrays, compare_json
 
 PACKAGE = Path(__file__).resolve().parents[1] / "analogtrain"
 
@@ -163,7 +163,7 @@ def test_resume_with_other_config_is_rejected(tmp_path, digits_dir, capsys):
 
 
 def test_at_bound_metric_matches_the_exported_arrays(tmp_path, digits_dir):
-    from analogtrain.devices.array import at_bound_fraction
+    from analogtrain.engine.devices.array import at_bound_fraction
 
     assert run(TRAIN + ["--epochs", "1", "--data-dir", digits_dir, "--set", "n_states=4",
                         "--out", tmp_path / "r"]) == 0

@@ -11,7 +11,7 @@ from analogtrain.config import (DEVICE_MODELS, IO_PRESETS, ConstantStepDevice, I
                                 PowStepDevice, PulsedDevice, SoftBoundsDevice, SoftBoundsReferenceDevice,
                                 UpdateConfig, backward_io, device_from_dict, has_reference, model_class,
                                 parse_assignments, read_toml, resolve_device, section_from, transfer_read_io)
-from analogtrain.devices.presets import PRESETS, canonical_preset, preset_names, preset_values
+from analogtrain.engine.devices.presets import PRESETS, canonical_preset, preset_names, preset_values
 from analogtrain.errors import ConfigError
 
 

@@ -27,12 +27,12 @@ from analogtrain.config.fields import build, field_map
 from analogtrain.config.io import IOConfig
 from analogtrain.config.loading import device_keys, parse_assignments, read_toml, resolve_device
 from analogtrain.config.update import UpdateConfig
-from analogtrain.devices.presets import preset_names
+from analogtrain.engine.devices.presets import preset_names
 from analogtrain.errors import AnalogTrainError
 from analogtrain.experiments.train import TrainConfig, config_from_dict, validate_config
 
 try:
-    from analogtrain import fit as FIT
+    from analogtrain.tools import fit as FIT
 except ImportError:  # pragma: no cover - the device fit reader is optional
     FIT = None
 

@@ -15,8 +15,8 @@ import sys
 
 import click
 
-from .._version import __version__
-from ..errors import AnalogTrainError, Interrupted
+from analogtrain._version import __version__
+from analogtrain.errors import AnalogTrainError, Interrupted
 
 CONTEXT_SETTINGS = dict(help_option_names=["-h", "--help"], max_content_width=100)
 
@@ -40,7 +40,7 @@ def cli(verbose: int, quiet: int) -> None:
 
 
 def _register() -> None:
-    from . import device as _device  # noqa: F401  (each module adds its command to ``cli``)
+    from analogtrain.cli import device as _device  # noqa: F401  (each module adds its command to ``cli``)
 
     for name in ("program", "train", "estimate", "endurance", "data", "verify"):
         try:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     args = sys.argv[1:] if argv is None else list(argv)
     CURRENT_ARGS[:] = args
-    from .. import report
+    from analogtrain import report
 
     report.RERUN_ARGS = rerun_args(args)
     debug = os.environ.get("ANALOGTRAIN_DEBUG", "") not in ("", "0")

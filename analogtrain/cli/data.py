@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from .. import datasets, report
-from . import cli
-from .options import progress_option, show_progress
+from analogtrain import datasets, report
+from analogtrain.cli import cli
+from analogtrain.cli.options import progress_option, show_progress
 
 _DATA_DIR_HELP = ("Data directory holding mnist/, warpeace/, sklearn_digits/. "
                   "Default: $ANALOGTRAIN_DATA if set, else the per-user cache "

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from .. import report
-from ..config.fields import describe
-from ..config.loading import resolve_device
-from ..devices.presets import PRESETS
-from ..experiments.characterise import characterise
-from . import cli
-from .options import device_options, load_device_sources, output_options, seed_option
+from analogtrain import report
+from analogtrain.config.fields import describe
+from analogtrain.config.loading import resolve_device
+from analogtrain.engine.devices.presets import PRESETS
+from analogtrain.experiments.characterise import characterise
+from analogtrain.cli import cli
+from analogtrain.cli.options import device_options, load_device_sources, output_options, seed_option
 
 
 def resolve_from_options(preset, config_file, device_config_file, sets, allow_scopes=False, extra_layers=()):
@@ -85,14 +85,14 @@ def device(ctx, preset, config_file, device_config_file, sets, seed, n_devices, 
 
 
 def _fields(cfg) -> dict:
-    from ..config.fields import to_dict
+    from analogtrain.config.fields import to_dict
 
     return to_dict(cfg)
 
 
 def _list_presets(as_json: bool) -> None:
-    from ..config.loading import device_from_dict
-    from ..devices.presets import preset_values
+    from analogtrain.config.loading import device_from_dict
+    from analogtrain.engine.devices.presets import preset_values
 
     rows = []
     for name, (doc, _) in PRESETS.items():
@@ -196,4 +196,4 @@ def _plot(path: Path, res) -> None:
 
 
 import numpy as np  # noqa: E402  (kept at the end: only the output helpers need it)
-from . import device_fit as _device_fit  # noqa: F401
+from analogtrain.cli import device_fit as _device_fit  # noqa: F401

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .. import fit as F
-from .. import report
-from .device import device
+from analogtrain.tools import fit as F
+from analogtrain import report
+from analogtrain.cli.device import device
 
 
 @device.command("fit")
@@ -67,7 +67,7 @@ def fit_cmd(data_file, model, normalise, subtract_sp, out_file, as_json, plot_fi
 
 
 def _check_writable(path: Path) -> None:
-    from ..errors import InputError
+    from analogtrain.errors import InputError
 
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():

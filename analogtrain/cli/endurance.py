@@ -8,12 +8,12 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .. import endurance as E
-from .. import report
-from ..errors import ConfigError
-from . import cli
-from .options import device_options, load_device_sources, seed_option
-from .parsing import comma_list, parse_size, positive_float
+from analogtrain.tools import endurance as E
+from analogtrain import report
+from analogtrain.errors import ConfigError
+from analogtrain.cli import cli
+from analogtrain.cli.options import device_options, load_device_sources, seed_option
+from analogtrain.cli.parsing import comma_list, parse_size, positive_float
 
 #: simulation flags and their defaults (used only without RUN_DIR)
 _SIM_DEFAULTS = dict(algorithm="ttv2,c-ttv2,agad", n_states="20", sigma_r="0", steps=2000, size="20", lr="0.1")
@@ -102,7 +102,7 @@ def endurance_cmd(ctx, run_dir, samples, endurance, rate, bins_per_decade, algor
                               device_config_file, sets, seed)
     report.prepare_outputs(out_dir, plot_file)
     if run is None:
-        from ..experiments.program import build_replicas, run_program
+        from analogtrain.experiments.program import build_replicas, run_program
 
         build_replicas(sim_cfg)   # resolve and validate every config before any work
         run = E.from_program_result(run_program(sim_cfg))
@@ -129,8 +129,8 @@ def endurance_cmd(ctx, run_dir, samples, endurance, rate, bins_per_decade, algor
 
 
 def _sim_config(algorithm, n_states, sigma_r, steps, size, lr, preset, config_file, device_config_file, sets, seed):
-    from ..config.algorithm import canonical_algorithm
-    from ..experiments.program import DeviceSource, ProgramConfig
+    from analogtrain.config.algorithm import canonical_algorithm
+    from analogtrain.experiments.program import DeviceSource, ProgramConfig
 
     d = _SIM_DEFAULTS
     algos = comma_list(algorithm or d["algorithm"], "--algorithm", canonical_algorithm)

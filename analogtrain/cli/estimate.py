@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from .. import estimate as est
-from .. import report
-from ..config.loading import read_toml
-from ..errors import ConfigError, InputError
-from . import cli
+from analogtrain.tools import estimate as est
+from analogtrain import report
+from analogtrain.config.loading import read_toml
+from analogtrain.errors import ConfigError, InputError
+from analogtrain.cli import cli
 
 #: config-file keys besides the assumptions
 _EXTRA_KEYS = ("algorithm", "sweep_n")

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import click
 
-from ..config.loading import parse_assignments, read_toml
-from ..errors import ConfigError
+from analogtrain.config.loading import parse_assignments, read_toml
+from analogtrain.errors import ConfigError
 
 
 def _compose(*decorators: Callable) -> Callable:

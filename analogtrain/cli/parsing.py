@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from ..errors import ConfigError
+from analogtrain.errors import ConfigError
 
 
 def parse_scalar(text: str) -> Any:
@@ -123,7 +123,7 @@ def read_run_config(config_file, section: str) -> tuple[dict, dict]:
     """The ``[section]`` and ``[algorithm]`` tables of a run config file (``program`` or
     ``train``); a ``[device]`` table is read by the shared device options. ConfigError on
     unknown tables or tables that are not tables."""
-    from ..config.loading import read_toml
+    from analogtrain.config.loading import read_toml
 
     if config_file is None:
         return {}, {}

@@ -8,15 +8,15 @@ from typing import Any
 import click
 import numpy as np
 
-from .. import report
-from ..config.algorithm import canonical_algorithm
-from ..config.fields import to_dict
-from ..config.io import IO_PRESETS
-from ..errors import ConfigError
-from ..experiments.program import TASKS, DeviceSource, ProgramConfig, run_program, summarise
-from . import cli
-from .options import device_options, load_device_sources, output_options, progress_option, seed_option, show_progress
-from .parsing import (comma_list, parse_algo_sets, parse_scalar, parse_size, parse_sweep, positive_float,
+from analogtrain import report
+from analogtrain.config.algorithm import canonical_algorithm
+from analogtrain.config.fields import to_dict
+from analogtrain.config.io import IO_PRESETS
+from analogtrain.errors import ConfigError
+from analogtrain.experiments.program import TASKS, DeviceSource, ProgramConfig, run_program, summarise
+from analogtrain.cli import cli
+from analogtrain.cli.options import device_options, load_device_sources, output_options, progress_option, seed_option, show_progress
+from analogtrain.cli.parsing import (comma_list, parse_algo_sets, parse_scalar, parse_size, parse_sweep, positive_float,
                       read_run_config)
 
 #: flag name -> (TOML key in [program], default)
@@ -101,7 +101,7 @@ def program(ctx, task, algorithm, n_states, sigma_r, sigma_r_arrays, seeds, lr, 
         seed = int(file_cfg["seed"])
     task = pick("task", task)
     if task == "constant-gradient":
-        from .toy import run_toy_command
+        from analogtrain.cli.toy import run_toy_command
 
         return run_toy_command(ctx, algorithm, preset, config_file, device_config_file, sets, seed, steps,
                                as_json, out_dir, plot_file, print_config)
@@ -131,7 +131,7 @@ def program(ctx, task, algorithm, n_states, sigma_r, sigma_r_arrays, seeds, lr, 
         jobs=int(pick("jobs", jobs)), dtype=pick("dtype", dtype), count_pulses=bool(pick("count_pulses", count_pulses)),
         target_range=float(file_cfg.get("target_range", 0.5)),
         device=DeviceSource(preset=dev_preset, values=tuple(dev_values.items()), sets=tuple(dev_pairs)))
-    from ..experiments.program import build_replicas
+    from analogtrain.experiments.program import build_replicas
 
     replicas = build_replicas(cfg)  # resolves and validates every config before any work
     resolved = resolved_config(cfg, replicas)
@@ -168,7 +168,7 @@ def _cast_program_file(ctx, values: dict, config_file) -> dict:
     """[program] values get the checks of the corresponding flags (types, ranges, choices)."""
     import math
 
-    from .parsing import cast_file_values
+    from analogtrain.cli.parsing import cast_file_values
 
     out = dict(values)
     sweep = out.pop("sweep", None)
@@ -262,7 +262,7 @@ def _write_outputs(out_dir: Path, out: dict, res, resolved: dict) -> None:
             rows.append([*(r.cell.get(m) for m in meta), r.seed_index, i, int(step), float(res.traces[i, k])])
     report.write_csv(out_dir / "traces.csv", [*meta, "seed_index", "replica", "step", "weight_error_pct"], rows)
     arrays = dict(res.arrays)
-    from ..experiments.program import _inputs_and_target
+    from analogtrain.experiments.program import _inputs_and_target
 
     arrays["target"] = _inputs_and_target(res.config)[0]
     arrays["final_weight_error_pct"] = res.final_error

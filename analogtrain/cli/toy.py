@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from .. import report
-from ..config.algorithm import canonical_algorithm
-from ..experiments.toy import ALGOS, run_toy
-from .options import load_device_sources
-from .parsing import comma_list
+from analogtrain import report
+from analogtrain.config.algorithm import canonical_algorithm
+from analogtrain.experiments.toy import ALGOS, run_toy
+from analogtrain.cli.options import load_device_sources
+from analogtrain.cli.parsing import comma_list
 
 
 #: program options the toy does not use (it has its own fixed 5x5 setting)
@@ -18,7 +18,7 @@ _NOT_FOR_TOY = ("n_states", "sigma_r", "sigma_r_arrays", "seeds", "lr", "size", 
 
 def run_toy_command(ctx, algorithm, preset, config_file, device_config_file, sets, seed, steps, as_json, out_dir,
                     plot_file, print_config):
-    from ..errors import ConfigError
+    from analogtrain.errors import ConfigError
 
     given = [p for p in _NOT_FOR_TOY if ctx.get_parameter_source(p) is not None
              and ctx.get_parameter_source(p).name == "COMMANDLINE"]
@@ -29,7 +29,7 @@ def run_toy_command(ctx, algorithm, preset, config_file, device_config_file, set
     algos = comma_list(algorithm, "--algorithm", canonical_algorithm) if algorithm else ALGOS
     bad = [a for a in algos if a not in ALGOS]
     if bad:
-        from ..errors import ConfigError
+        from analogtrain.errors import ConfigError
 
         raise ConfigError(f"--algorithm: the constant-gradient task runs ttv2, c-ttv2, agad (got {', '.join(bad)})")
     dev_preset, values, pairs = load_device_sources(preset, config_file, device_config_file, sets)

@@ -9,16 +9,16 @@ from typing import Any
 
 import click
 
-from .. import report
-from ..config.algorithm import canonical_algorithm
-from ..config.io import IO_PRESETS
-from ..errors import ConfigError, InputError, Interrupted
-from ..experiments.train import (DATASETS, TrainConfig, config_diff, config_from_dict, config_to_dict, run_train,
+from analogtrain import report
+from analogtrain.config.algorithm import canonical_algorithm
+from analogtrain.config.io import IO_PRESETS
+from analogtrain.errors import ConfigError, InputError, Interrupted
+from analogtrain.experiments.train import (DATASETS, TrainConfig, config_diff, config_from_dict, config_to_dict, run_train,
                                  validate_config)
-from ..nn.models import MODELS
-from . import cli
-from .options import device_options, load_device_sources, progress_option, seed_option, show_progress
-from .parsing import parse_algo_sets, read_run_config
+from analogtrain.engine.nn.models import MODELS
+from analogtrain.cli import cli
+from analogtrain.cli.options import device_options, load_device_sources, progress_option, seed_option, show_progress
+from analogtrain.cli.parsing import parse_algo_sets, read_run_config
 
 #: per-model defaults where a flag is not given (aihwkit examples, spec 9)
 MODEL_DEFAULTS = {
@@ -243,7 +243,7 @@ def _saved_config(run_dir: Path) -> TrainConfig:
 
 def _cast_file_values(ctx, values: dict, config_file) -> dict:
     """Check [train] values with the same click types as the flags (ranges, choices, types)."""
-    from .parsing import cast_file_values
+    from analogtrain.cli.parsing import cast_file_values
 
     return cast_file_values(ctx, values, config_file, "train", extra={"verify_data": click.BOOL,
                                                                         "data_dir": click.STRING})
@@ -251,7 +251,7 @@ def _cast_file_values(ctx, values: dict, config_file) -> dict:
 
 def _check_resolvable(cfg: TrainConfig) -> None:
     """Resolve the device and algorithm configs now, so bad values fail before any data is read."""
-    from ..config.algorithm import default_algorithm_config, with_overrides
+    from analogtrain.config.algorithm import default_algorithm_config, with_overrides
 
     cfg.device.resolve("W", {})
     cfg.device.resolve("A", {})

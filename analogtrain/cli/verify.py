@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
-from .. import report
-from ..errors import InputError
-from ..verify import compare_arrays, compare_json, worst_first
-from . import cli
+from analogtrain import report
+from analogtrain.errors import InputError
+from analogtrain.tools.verify import compare_arrays, compare_json, worst_first
+from analogtrain.cli import cli
 
 MISMATCH_EXIT = 3
 
@@ -60,7 +60,7 @@ def verify(golden, rtol, atol, show, as_json):
     golden_npz = path.parent / "arrays.npz"
     has_arrays = golden_npz.exists()
     from_out_dir = path.name == "summary.json"   # written by --out (else: a saved --json output)
-    from . import main
+    from analogtrain.cli import main
 
     with tempfile.TemporaryDirectory(prefix="analogtrain-verify-") as tmp:
         tmpdir = Path(tmp) / "out"

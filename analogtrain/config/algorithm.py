@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import ConfigError
-from .fields import param, validate
+from analogtrain.errors import ConfigError
+from analogtrain.config.fields import param, validate
 
 ALGORITHMS = ("fp", "sgd", "mp", "ttv2", "c-ttv2", "agad")
 ALGORITHM_ALIASES = {
@@ -177,14 +177,14 @@ def default_algorithm_config(name: str, style: str = "reramsb"):
 
 
 def algorithm_keys(name: str) -> list[str]:
-    from .fields import field_map
+    from analogtrain.config.fields import field_map
 
     return sorted(field_map(ALGORITHM_CONFIGS[canonical_algorithm(name)]))
 
 
 def with_overrides(cfg, values: dict, section: str = "algorithm"):
     """``cfg`` with ``values`` (strings allowed) applied and validated."""
-    from .fields import build, to_dict
+    from analogtrain.config.fields import build, to_dict
 
     merged = to_dict(cfg)
     merged.update(values)

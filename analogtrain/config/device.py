@@ -9,7 +9,7 @@ built from a dict (:func:`analogtrain.config.loading.device_from_dict`):
 * ``sigma_b``: sets both ``w_max_dtod`` and ``w_min_dtod``;
 * ``gamma``: sets both ``gamma_up`` and ``gamma_down`` (linear and exp step).
 
-The equations each model implements are in :mod:`analogtrain.devices.rules`.
+The equations each model implements are in :mod:`analogtrain.engine.devices.rules`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import ConfigError
-from .fields import param, validate
+from analogtrain.errors import ConfigError
+from analogtrain.config.fields import param, validate
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ MODEL_ALIASES: dict[str, str] = {
 
 def device_alias_table() -> dict[str, str]:
     """alias -> field name over all models (aliases mean the same on every model)."""
-    from .fields import field_map
+    from analogtrain.config.fields import field_map
 
     table: dict[str, str] = {}
     for cls in DEVICE_MODELS.values():

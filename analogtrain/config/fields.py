@@ -13,7 +13,7 @@ import dataclasses
 import math
 from typing import Any, Sequence
 
-from ..errors import ConfigError
+from analogtrain.errors import ConfigError
 
 _MISSING = dataclasses.MISSING
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..errors import ConfigError
-from .fields import param, validate
+from analogtrain.errors import ConfigError
+from analogtrain.config.fields import param, validate
 
 NOISE_MANAGEMENT = ("abs_max", "none")
 BOUND_MANAGEMENT = ("iterative", "none")

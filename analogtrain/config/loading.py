@@ -21,9 +21,9 @@ import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from ..errors import ConfigError
-from .device import PulsedDevice, model_class
-from .fields import build, field_map, unknown_key_message
+from analogtrain.errors import ConfigError
+from analogtrain.config.device import PulsedDevice, model_class
+from analogtrain.config.fields import build, field_map, unknown_key_message
 
 ARRAY_SCOPES = ("A", "W")
 _VIRTUAL_DEVICE_KEYS = ("n_states", "sigma_b", "gamma", "preset")
@@ -103,7 +103,7 @@ def merge_device_layers(layers: Sequence[dict[str, Any]]) -> dict[str, Any]:
     Aliases are mapped to field names first. A virtual key (``n_states``, ``sigma_b``,
     ``gamma``) and the fields it stands for exclude each other: the later layer wins.
     """
-    from .device import device_alias_table
+    from analogtrain.config.device import device_alias_table
 
     aliases = device_alias_table()
     merged: dict[str, Any] = {}
@@ -181,7 +181,7 @@ def resolve_device(
     ``extra_layers`` sit between the config file and the command-line overrides (the
     algorithm layer uses them, e.g. for the sigma_r sweep value of a replica).
     """
-    from ..devices.presets import canonical_preset, preset_values, preset_names
+    from analogtrain.engine.devices.presets import canonical_preset, preset_values, preset_names
 
     file_values = dict(file_values or {})
     base_name = preset if preset is not None else file_values.pop("preset", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .fields import param, validate
+from analogtrain.config.fields import param, validate
 
 PULSE_TYPES = ("stochastic_compressed", "stochastic", "mean_count", "deterministic_implicit", "none")
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config.device import PulsedDevice
-from ..config.fields import to_dict
-from ..seeding import generator
-from ..tile import AnalogTile
+from analogtrain.config.device import PulsedDevice
+from analogtrain.config.fields import to_dict
+from analogtrain.seeding import generator
+from analogtrain.engine.tile import AnalogTile
 
 
 def _ms(a) -> dict:

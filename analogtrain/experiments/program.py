@@ -24,14 +24,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..algorithms import algorithm_class, build_stack
-from ..config.algorithm import (ALGORITHM_CONFIGS, canonical_algorithm, default_algorithm_config, with_overrides)
-from ..config.device import PulsedDevice
-from ..config.fields import field_map
-from ..config.io import IO_PRESETS
-from ..config.loading import resolve_device
-from ..errors import ConfigError, NumericalError
-from ..seeding import generator
+from analogtrain.engine.algorithms import algorithm_class, build_stack
+from analogtrain.config.algorithm import (ALGORITHM_CONFIGS, canonical_algorithm, default_algorithm_config, with_overrides)
+from analogtrain.config.device import PulsedDevice
+from analogtrain.config.fields import field_map
+from analogtrain.config.io import IO_PRESETS
+from analogtrain.config.loading import resolve_device
+from analogtrain.errors import ConfigError, NumericalError
+from analogtrain.seeding import generator
 
 TASKS = ("linear", "constant-gradient")
 
@@ -126,7 +126,7 @@ def _is_algorithm_key(algorithms, key: str) -> bool:
 
 def _check_algorithm_keys(cfg: ProgramConfig) -> None:
     """Every algorithm key (--algo-set, algo./algorithm sweeps) must belong to some algorithm of the grid."""
-    from ..config.fields import unknown_key_message
+    from analogtrain.config.fields import unknown_key_message
 
     keys = [k for k, _ in cfg.algo_sets] + [k.removeprefix("algo.") for k, _ in cfg.sweeps if k.startswith("algo.")]
     known = set()

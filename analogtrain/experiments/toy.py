@@ -25,11 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..algorithms import build_stack
-from ..config.algorithm import TRANSFER_BUILD_CONFIG
-from ..config.io import IO_PRESETS
-from ..config.loading import resolve_device
-from ..seeding import generator
+from analogtrain.engine.algorithms import build_stack
+from analogtrain.config.algorithm import TRANSFER_BUILD_CONFIG
+from analogtrain.config.io import IO_PRESETS
+from analogtrain.config.loading import resolve_device
+from analogtrain.seeding import generator
 
 ALGOS = ("ttv2", "c-ttv2", "agad")
 
@@ -48,7 +48,7 @@ def run_toy(steps: int = 3000, record_every: int = 25, offset: float = -0.8, gra
             noise: float = 1.0, lr: float = 0.02, seed: int = 0, preset: str | None = "softbounds", values: dict | None = None,
             sets: list | None = None, algorithms=ALGOS) -> ToyResult:
     if steps < record_every:
-        from ..errors import ConfigError
+        from analogtrain.errors import ConfigError
 
         raise ConfigError(f"--steps: the constant-gradient task records every {record_every} updates; "
                           f"must be >= {record_every} (got {steps})")

@@ -20,16 +20,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import datasets as D
-from .. import report
-from ..config.algorithm import canonical_algorithm, default_algorithm_config, with_overrides
-from ..config.fields import field_map
-from ..config.io import IO_PRESETS
-from ..errors import ConfigError, InputError, NumericalError
-from ..nn import functional as F
-from ..nn.models import MODELS, LayerFactory, build_model
-from ..seeding import generator, generator_state, restore_generator
-from .program import DeviceSource
+from analogtrain import datasets as D
+from analogtrain import report
+from analogtrain.config.algorithm import canonical_algorithm, default_algorithm_config, with_overrides
+from analogtrain.config.fields import field_map
+from analogtrain.config.io import IO_PRESETS
+from analogtrain.errors import ConfigError, InputError, NumericalError
+from analogtrain.engine.nn import functional as F
+from analogtrain.engine.nn.models import MODELS, LayerFactory, build_model
+from analogtrain.seeding import generator, generator_state, restore_generator
+from analogtrain.experiments.program import DeviceSource
 
 DATASETS = ("mnist", "warpeace", "digits")
 COMPATIBLE = {"fc3": ("mnist", "digits"), "lenet": ("mnist", "digits"), "lstm": ("warpeace",)}
@@ -168,7 +168,7 @@ def build(cfg: TrainConfig, data: Data):
         keys = field_map(type(alg_cfg))
         unknown = [k for k, _ in cfg.algo_sets if k not in keys]
         if unknown:
-            from ..config.fields import unknown_key_message
+            from analogtrain.config.fields import unknown_key_message
 
             raise ConfigError(unknown_key_message("algorithm", unknown[0], list(keys)))
         alg_cfg = with_overrides(alg_cfg, dict(cfg.algo_sets))
@@ -185,8 +185,8 @@ def build(cfg: TrainConfig, data: Data):
 
 
 def _build_fc3_inputs(f: LayerFactory, n_inputs: int):
-    from ..nn.layers import Activation, AnalogLinear
-    from ..nn.models import Model
+    from analogtrain.engine.nn.layers import Activation, AnalogLinear
+    from analogtrain.engine.nn.models import Model
 
     layers = []
     for n_in, n_out, act in ((n_inputs, 256, True), (256, 128, True), (128, 10, False)):

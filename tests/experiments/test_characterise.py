@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 from analogtrain.config import PowStepDevice, SoftBoundsDevice, resolve_device
-from analogtrain.devices.models import MODELS
-from analogtrain.devices.sampling import replica_constants, sample_device
+from analogtrain.engine.devices.models import MODELS
+from analogtrain.engine.devices.sampling import replica_constants, sample_device
 from analogtrain.experiments.characterise import characterise, default_pulses, default_random_pulses
 from analogtrain.seeding import generator
 

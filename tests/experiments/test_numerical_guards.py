@@ -24,8 +24,8 @@ import analogtrain.experiments.program as P
 import analogtrain.experiments.train as T
 from analogtrain.cli import main
 from analogtrain.errors import NumericalError
-from analogtrain.nn import layers as L
-from analogtrain.nn import models as M
+from analogtrain.engine.nn import layers as L
+from analogtrain.engine.nn import models as M
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import analogtrain.experiments.program as prog
-from analogtrain.algorithms import algorithm_class
+from analogtrain.engine.algorithms import algorithm_class
 from analogtrain.errors import ConfigError, NumericalError
 from analogtrain.experiments.program import (DeviceSource, ProgramConfig, ProgramResult, Replica, build_replicas,
                                              plan_stacks, run_program, run_stack, summarise, weight_error_pct)

@@ -1,0 +1,274 @@
+"""A stack of sampled device arrays and the pulse-by-pulse application of pulse counts.
+
+:class:`DeviceArray` holds the per-device parameters of ``R`` replica arrays of shape
+``(out, in)`` as ``(R, out, in)`` arrays, and the per-replica constants as ``(R,)``
+arrays. :func:`apply_pulses` applies a signed number of pulses to each touched
+device, one pulse at a time with the model's rule (so soft bounds are re-evaluated
+after every pulse and every pulse draws its own cycle-to-cycle noise), clipping to
+the device's own bounds after each pulse.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from analogtrain.config.device import PulsedDevice
+from analogtrain.errors import ConfigError
+from analogtrain.seeding import standard_normal
+from analogtrain.engine.devices.models import MODELS, ModelSpec
+from analogtrain.engine.devices.sampling import replica_constants, sample_device
+
+_PER_DEVICE = ("scale_up", "scale_down", "w_max", "w_min", "ref", "sp", "reset_bias", "decay_scale",
+               "diffusion_rate", "slope_up", "slope_down", "gamma_up", "gamma_down")
+
+
+class DeviceArray:
+    """Sampled device parameters of R stacked (out, in) arrays.
+
+    Attributes
+    ----------
+    cfgs : tuple of PulsedDevice, one per replica (all of the same model)
+    spec : ModelSpec of that model
+    p : dict name -> (R, out, in) array of per-device parameters (``dtype``)
+    c : dict name -> (R,) array (or bool) of per-replica constants
+    has_ref : whether any replica has a non-zero reference (``ref``)
+    """
+
+    def __init__(self, cfgs: Sequence[PulsedDevice], shape: tuple[int, int],
+                 rngs: Sequence[np.random.Generator], dtype=np.float32):
+        cfgs = tuple(cfgs)
+        if len(cfgs) != len(rngs) or not cfgs:
+            raise ValueError("need one generator per replica config")
+        models = {c.model for c in cfgs}
+        if len(models) != 1:
+            raise ConfigError(f"device.model: replicas of one stack must share a model (got {sorted(models)})")
+        self.cfgs = cfgs
+        self.spec: ModelSpec = MODELS[cfgs[0].model]
+        self.shape = (len(cfgs),) + tuple(shape)
+        self.dtype = np.dtype(dtype)
+        draws = [sample_device(c, shape, r) for c, r in zip(cfgs, rngs)]
+        self.p = {k: np.stack([d[k] for d in draws]).astype(self.dtype) for k in _PER_DEVICE if k in draws[0]}
+        consts = [replica_constants(c) for c in cfgs]
+        # per-replica constants: (R,) float64 arrays for bookkeeping (self.c); for the rules,
+        # constants equal in all replicas become scalars, the others per-device arrays
+        self.c: dict = {}
+        self.c_rule: dict = {}
+        for k in consts[0]:
+            vals = [cc[k] for cc in consts]
+            if isinstance(vals[0], bool):
+                if len(set(vals)) != 1:
+                    raise ConfigError(f"device.{k}: must be the same for all replicas of one stack")
+                self.c[k] = self.c_rule[k] = vals[0]
+                continue
+            self.c[k] = np.asarray(vals, dtype=np.float64)
+            if len(set(vals)) == 1:
+                self.c_rule[k] = self.dtype.type(vals[0])
+            else:
+                self.p["const_" + k] = np.broadcast_to(
+                    self.c[k].astype(self.dtype)[:, None, None], self.shape).copy()
+        self.has_ref = bool(np.any(self.p["ref"] != 0))
+        if self.spec.signed is not None:
+            # signed step tables, interleaved per device: entry 2n (down) and 2n + 1 (up) hold
+            # (-scale_down, scale_up) and (-slope_down, slope_up) of device n, so the gather
+            # of a pulsed device's parameters stays local in memory
+            self.signed_scale = np.stack([-self.p["scale_down"].ravel(), self.p["scale_up"].ravel()], 1).ravel()
+            self.signed_slope = np.stack([-self.p["slope_down"].ravel(), self.p["slope_up"].ravel()], 1).ravel()
+        self.flat_p = {k: v.reshape(-1) for k, v in self.p.items()}
+        self.has_write_noise = bool(np.any(self.c["write_noise"] > 0))
+        self.has_c2c_noise = bool(np.any(self.c["dw_min_std"] > 0))
+        self.has_decay = any(c.lifetime > 0 for c in cfgs)
+        self.has_diffusion = any(c.diffusion > 0 for c in cfgs)
+
+    @property
+    def n_replicas(self) -> int:
+        return self.shape[0]
+
+    @property
+    def plane(self) -> int:
+        """Devices per replica (out * in)."""
+        return self.shape[1] * self.shape[2]
+
+    def dw_min(self) -> np.ndarray:
+        """(R,) mean step size of each replica (the unit of update management)."""
+        return self.c["dw_min"]
+
+    def granularity(self) -> np.ndarray:
+        return self.c["granularity"]
+
+    def symmetry_point(self) -> np.ndarray:
+        """(R, out, in) physical symmetry point g* of every device."""
+        return self.p["sp"]
+
+    def clip_physical(self, g: np.ndarray) -> np.ndarray:
+        """Clip physical states (R, out, in) to each device's bounds."""
+        return np.clip(g, self.p["w_min"], self.p["w_max"])
+
+    def constants_for(self, flat_idx: np.ndarray) -> dict:
+        """Per-replica rule constants for the devices ``flat_idx``: scalars where all
+        replicas agree, gathered per-device arrays where they differ."""
+        out = dict(self.c_rule)
+        for k in self.c:
+            if k not in out:
+                out[k] = self.p["const_" + k].reshape(-1).take(flat_idx)
+        return out
+
+
+def _slice(d: dict, n: int) -> dict:
+    return {k: (v[:n] if isinstance(v, np.ndarray) and v.ndim == 1 else v) for k, v in d.items()}
+
+
+def apply_pulses(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, counts: np.ndarray, up: np.ndarray,
+                 rng: np.random.Generator) -> None:
+    """Apply ``counts[k]`` pulses to device ``idx[k]`` of ``w_flat``, up if ``up[k]`` else down; in place.
+
+    ``w_flat`` is the flat stored weight (``g - ref``) of all R*out*in devices; ``idx``
+    are unique flat indices, ``counts`` positive integers. For each device the physical
+    state is ``g = w + ref``; each pulse applies the model rule with a fresh N(0, 1)
+    draw and clips ``g`` to ``[w_min_ij, w_max_ij]``; finally ``w = g - ref``.
+
+    Vectorisation: devices are sorted by count (descending), so the devices still
+    receiving their k-th pulse are a prefix of the sorted list and round k updates
+    that prefix in one NumPy expression. Models with a signed rule (the linear-step
+    family) do both directions in the same rounds; the others run the up and down
+    devices as two sorted segments. All noise is drawn in one call.
+    """
+    if idx.size == 0:
+        return
+    eps = standard_normal(rng, int(counts.sum()), dtype=dev.dtype) if dev.has_c2c_noise else None
+    if dev.spec.signed is not None:
+        if counts.max() == 1:  # one pulse per device (the common case): no sorting needed
+            _pulse_sorted(dev, w_flat, idx, counts, up, eps, 0, single=True)
+            return
+        order = _order_by_count(counts)
+        _pulse_sorted(dev, w_flat, idx[order], counts[order], up[order], eps, 0)
+        return
+    n_up = int(np.count_nonzero(up))
+    key = counts.astype(np.int64) + (up.astype(np.int64) << 32)
+    order = np.argsort(-key, kind="stable")
+    ii, cc, uu = idx[order], counts[order], up[order]
+    off = _pulse_sorted(dev, w_flat, ii[:n_up], cc[:n_up], uu[:n_up], eps, 0)
+    _pulse_sorted(dev, w_flat, ii[n_up:], cc[n_up:], uu[n_up:], eps, off)
+
+
+def _order_by_count(counts: np.ndarray) -> np.ndarray:
+    """Stable order by count, descending (radix sort on uint8 where counts < 256)."""
+    if counts.max() < 256:
+        return np.argsort(~counts.astype(np.uint8), kind="stable")
+    return np.argsort(-counts.astype(np.int64), kind="stable")
+
+
+def _pulse_sorted(dev, w_flat, ii, cc, up, eps, off, single: bool = False):
+    """Pulse devices ii, sorted by count cc (descending); returns the new noise offset.
+
+    ``up`` is per device; for a model without a signed rule all of ``up`` must be equal.
+    ``single``: every count is 1 (one round, no sort needed).
+    """
+    if ii.size == 0:
+        return off
+    if single:
+        n_ge = np.array([ii.size])
+    else:
+        # n_ge[k-1] = number of devices with >= k pulses (cc is sorted descending)
+        n_ge = np.searchsorted(-cc.astype(np.int64), -np.arange(1, int(cc[0]) + 1), side="right")
+    c = dev.constants_for(ii)
+    g = w_flat.take(ii)
+    flat_p = dev.flat_p
+    lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
+    ref = flat_p["ref"].take(ii) if dev.has_ref else None
+    if dev.spec.signed is not None:
+        sel = 2 * ii + up
+        scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
+
+        def step(n, e):
+            return dev.spec.signed(g[:n], scale[:n], slope[:n], e, _slice(c, n))
+    else:
+        names = dev.spec.up_params if up[0] else dev.spec.down_params
+        rule = dev.spec.up if up[0] else dev.spec.down
+        p = {k: flat_p[k].take(ii) for k in names}
+
+        def step(n, e):
+            return rule(g[:n], _slice(p, n), e, _slice(c, n))
+    if ref is not None:
+        g += ref
+    for n in n_ge.tolist():
+        gk = step(n, eps[off:off + n] if eps is not None else 0.0)
+        np.maximum(gk, lo[:n], out=gk)
+        np.minimum(gk, hi[:n], out=g[:n])
+        off += n
+    if ref is not None:
+        g -= ref
+    w_flat[ii] = g
+    return off
+
+
+def apply_pulse_sequences(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, counts: np.ndarray,
+                          up: np.ndarray, rng: np.random.Generator) -> None:
+    """Apply pulse *sequences*: entry k gives ``counts[k]`` pulses (up if ``up[k]``) to device
+    ``idx[k]``; entries are in time order and a device may appear several times with
+    different directions (one entry per sample of a mini-batch). Each device receives its
+    pulses one by one in that order, exactly as the per-sample loop would apply them.
+
+    Vectorisation: pulses are expanded per device; devices are sorted by their total number
+    of pulses, so round r (the r-th pulse of every device that has one) updates a prefix
+    of the sorted devices, each with the direction of its own r-th pulse.
+    """
+    if idx.size == 0:
+        return
+    o = np.argsort(idx, kind="stable")                 # device-major, time order kept
+    dev_s, cnt_s, up_s = idx[o], counts[o].astype(np.int64), up[o]
+    pulse_up = np.repeat(up_s, cnt_s)                  # every pulse's direction, device-major
+    first = np.flatnonzero(np.r_[True, dev_s[1:] != dev_s[:-1]])
+    devices = dev_s[first]
+    totals = np.add.reduceat(cnt_s, first)
+    starts = np.r_[0, np.cumsum(totals)[:-1]]
+    if totals.max() == 1 and dev.spec.signed is not None:
+        _pulse_sorted(dev, w_flat, devices, totals, pulse_up, _noise(dev, rng, devices.size), 0, single=True)
+        return
+    order = _order_by_count(totals)
+    devices, totals, starts = devices[order], totals[order], starts[order]
+    n_ge = np.searchsorted(-totals, -np.arange(1, int(totals[0]) + 1), side="right")
+    eps = _noise(dev, rng, int(totals.sum()))
+    flat_p = dev.flat_p
+    lo, hi = flat_p["w_min"].take(devices), flat_p["w_max"].take(devices)
+    ref = flat_p["ref"].take(devices) if dev.has_ref else None
+    c = dev.constants_for(devices)
+    g = w_flat.take(devices)
+    if ref is not None:
+        g += ref
+    off = 0
+    for r, n in enumerate(n_ge.tolist()):
+        u = pulse_up.take(starts[:n] + r)
+        e = eps[off:off + n] if eps is not None else 0.0
+        cn = _slice(c, n)
+        if dev.spec.signed is not None:
+            sel = 2 * devices[:n] + u
+            gk = dev.spec.signed(g[:n], dev.signed_scale.take(sel), dev.signed_slope.take(sel), e, cn)
+        else:
+            pu = {k: flat_p[k].take(devices[:n]) for k in dev.spec.up_params}
+            pd = {k: flat_p[k].take(devices[:n]) for k in dev.spec.down_params}
+            gk = np.where(u, dev.spec.up(g[:n], pu, e, cn), dev.spec.down(g[:n], pd, e, cn))
+        np.maximum(gk, lo[:n], out=gk)
+        np.minimum(gk, hi[:n], out=g[:n])
+        off += n
+    if ref is not None:
+        g -= ref
+    w_flat[devices] = g
+
+
+def _noise(dev: DeviceArray, rng: np.random.Generator, n: int):
+    return standard_normal(rng, n, dtype=dev.dtype) if dev.has_c2c_noise else None
+
+
+def at_bound_fraction(w: np.ndarray, ref: np.ndarray, w_min: np.ndarray, w_max: np.ndarray,
+                      margin: float = 0.05) -> float:
+    """Fraction of devices whose physical state ``g = w + ref`` lies within ``margin`` of
+    their own range ``w_max - w_min`` from either bound (all arrays (R, out, in)).
+
+    A diagnostic of saturation: a TTv2 run whose reference is offset pushes W to its
+    bounds (the H buffer integrates the offset like a constant gradient), AGAD does not.
+    """
+    g = w + ref
+    band = margin * (w_max - w_min)
+    return float(np.mean((g >= w_max - band) | (g <= w_min + band)))

@@ -1,0 +1,121 @@
+"""Device-to-device sampling: one config + one Generator -> per-device parameter arrays.
+
+Implements spec 1.1 (every ``*_dtod`` spread of ``PulsedDevice``), 1.3 (the reference
+and symmetry-point subtraction) and the model-specific draws of 1.4. All standard
+normals of one array are drawn in one call, in a fixed documented order, so a
+device draw depends only on (config, shape, generator state).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analogtrain.config.device import (ExpStepDevice, LinearStepDevice, PowStepDevice, PulsedDevice,
+                             SoftBoundsDevice, SoftBoundsReferenceDevice)
+from analogtrain.engine.devices.models import MODELS, symmetry_point
+
+#: order of the standard-normal planes drawn per array (append only)
+_XI = ("w_max", "w_min", "gain", "up_down", "slope_up", "slope_down", "reference", "diffusion",
+       "reset", "lifetime", "gamma_up", "gamma_down")
+
+
+def replica_constants(cfg: PulsedDevice) -> dict:
+    """Per-replica scalars the rules read (``c``), from one config."""
+    c = dict(dw_min=cfg.dw_min, dw_min_std=cfg.dw_min_std, granularity=cfg.granularity,
+             write_noise=cfg.write_noise_std * cfg.dw_min, mult_noise=bool(getattr(cfg, "mult_noise", True)))
+    if isinstance(cfg, ExpStepDevice):
+        c.update(A_up=cfg.A_up, A_down=cfg.A_down, gamma_up=cfg.gamma_up, gamma_down=cfg.gamma_down,
+                 a=cfg.a, b=cfg.b, dw_min_std_add=cfg.dw_min_std_add, dw_min_std_slope=cfg.dw_min_std_slope,
+                 complex_noise=bool(cfg.dw_min_std_add > 0 or cfg.dw_min_std_slope > 0))
+    return c
+
+
+def sample_device(cfg: PulsedDevice, shape: tuple[int, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Draw the per-device parameters of one (out, in) array (float64).
+
+    Returns a dict with ``scale_up``, ``scale_down``, ``w_max``, ``w_min`` (physical
+    bounds), ``ref`` (reference subtracted from the read weight), ``sp`` (physical
+    symmetry point), ``reset_bias``, ``decay_scale``, ``diffusion_rate`` and the
+    model's own arrays (``slope_up``/``slope_down`` or ``gamma_up``/``gamma_down``).
+    """
+    xi = dict(zip(_XI, rng.standard_normal((len(_XI),) + tuple(shape))))
+    u_corrupt = rng.random(shape)
+    u_value = rng.random(shape)
+
+    w_max = cfg.w_max * (1.0 + cfg.w_max_dtod * xi["w_max"])
+    w_min = cfg.w_min * (1.0 + cfg.w_min_dtod * xi["w_min"])
+    if cfg.dw_min_dtod_log_normal:
+        gain = np.exp(cfg.dw_min_dtod * xi["gain"])
+    else:
+        gain = 1.0 + cfg.dw_min_dtod * xi["gain"]
+    r = cfg.up_down_dtod * xi["up_down"]
+    up_bias, down_bias = min(cfg.up_down, 0.0), min(-cfg.up_down, 0.0)
+    scale_up = (up_bias + gain + r) * cfg.dw_min
+    scale_down = (down_bias + gain - r) * cfg.dw_min
+
+    if cfg.enforce_consistency:
+        scale_up, scale_down = np.abs(scale_up), np.abs(scale_down)
+        swap = w_min > w_max
+        w_max, w_min = np.where(swap, w_min, w_max), np.where(swap, w_max, w_min)
+        w_max, w_min = np.abs(w_max), -np.abs(w_min)
+    else:
+        mid = w_max + (w_min - w_max) / 2.0
+        bad = w_min > w_max
+        w_max, w_min = np.where(bad, mid, w_max), np.where(bad, mid, w_min)
+
+    stuck = u_corrupt < cfg.corrupt_devices_prob
+    if stuck.any():
+        rng_ = abs(cfg.corrupt_devices_range)
+        lo = np.maximum(np.minimum(w_max, w_min), -rng_)
+        hi = np.minimum(np.maximum(w_max, w_min), rng_)
+        value = lo + (hi - lo) * u_value
+        w_max, w_min = np.where(stuck, value, w_max), np.where(stuck, value, w_min)
+        scale_up, scale_down = np.where(stuck, 0.0, scale_up), np.where(stuck, 0.0, scale_down)
+
+    out = dict(scale_up=scale_up, scale_down=scale_down)
+    straddle = (w_max > 0) & (w_min < 0)
+    if isinstance(cfg, SoftBoundsReferenceDevice):
+        slope_dn = np.where(straddle, scale_down / np.where(straddle, -w_min, 1.0), 0.0)
+        slope_dn = slope_dn * np.abs(1.0 + cfg.slope_down_dtod * xi["slope_down"])
+        slope_up = np.where(straddle, scale_up / np.where(straddle, w_max, 1.0), 0.0)
+        slope_up = slope_up * np.abs(1.0 + cfg.slope_up_dtod * xi["slope_up"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w_max = np.where(straddle & (slope_up > 0), scale_up / np.where(slope_up > 0, slope_up, 1.0), w_max)
+            w_min = np.where(straddle & (slope_dn > 0), -scale_down / np.where(slope_dn > 0, slope_dn, 1.0), w_min)
+        out.update(slope_up=-slope_up, slope_down=slope_dn)
+    elif isinstance(cfg, SoftBoundsDevice):
+        out.update(slope_up=np.where(w_max > 0, -scale_up / np.where(w_max > 0, w_max, 1.0), 0.0),
+                   slope_down=np.where(w_min < 0, -scale_down / np.where(w_min < 0, w_min, 1.0), 0.0))
+    elif isinstance(cfg, LinearStepDevice):
+        g_up = cfg.gamma_up + cfg.gamma_up_dtod * xi["gamma_up"]
+        g_dn = cfg.gamma_down + cfg.gamma_down_dtod * xi["gamma_down"]
+        if not cfg.allow_increasing:
+            g_up, g_dn = np.abs(g_up), np.abs(g_dn)
+        ref_up = np.full(shape, cfg.w_max) if cfg.mean_bound_reference else w_max
+        ref_dn = np.full(shape, cfg.w_min) if cfg.mean_bound_reference else w_min
+        out.update(slope_up=np.where(ref_up != 0, -g_up * scale_up / np.where(ref_up != 0, ref_up, 1.0), 0.0),
+                   slope_down=np.where(ref_dn != 0, -g_dn * scale_down / np.where(ref_dn != 0, ref_dn, 1.0), 0.0))
+    elif isinstance(cfg, PowStepDevice):
+        gain_g = 1.0 + cfg.pow_gamma_dtod * xi["gamma_up"]
+        r_g = cfg.pow_up_down_dtod * xi["gamma_down"]
+        ub, db = min(cfg.pow_up_down, 0.0), min(-cfg.pow_up_down, 0.0)
+        gu, gd = (ub + gain_g + r_g) * cfg.pow_gamma, (db + gain_g - r_g) * cfg.pow_gamma
+        if cfg.enforce_consistency:
+            gu, gd = np.abs(gu), np.abs(gd)
+        out.update(gamma_up=gu, gamma_down=gd)
+    elif not isinstance(cfg, ExpStepDevice):  # constant step
+        out.update(slope_up=np.zeros(shape), slope_down=np.zeros(shape))
+
+    out.update(w_max=w_max, w_min=w_min)
+    spec = MODELS[cfg.model]
+    sp = symmetry_point(spec, out, replica_constants(cfg))
+    ref = cfg.reference_mean + cfg.reference_std * xi["reference"]
+    reset_bias = cfg.reset + cfg.reset_dtod * xi["reset"]
+    if cfg.subtract_symmetry_point:
+        ref = ref + np.where(straddle, sp, 0.0)
+        reset_bias = reset_bias + np.where(straddle, sp, 0.0)
+    out.update(ref=ref, sp=sp, reset_bias=reset_bias,
+               diffusion_rate=np.abs(cfg.diffusion * (1.0 + cfg.diffusion_dtod * xi["diffusion"])))
+    t = cfg.lifetime * (1.0 + cfg.lifetime_dtod * xi["lifetime"])
+    out["decay_scale"] = np.where(t > 1.0, 1.0 - 1.0 / np.where(t > 1.0, t, 2.0), 0.0)
+    return out
