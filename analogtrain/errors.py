@@ -18,10 +18,16 @@ class ConfigError(AnalogTrainError, ValueError):
     """A configuration value, flag or config file entry is invalid.
 
     The message names the field and the allowed range, e.g.
-    ``device.dw_min: must be > 0 (got -0.1)``.
+    ``train.lr: must be > 0 (got -0.1)``. ``field`` is the dotted field path the message
+    starts with (``"train.lr"``), or None; the config loader uses it to say where a bad
+    value came from (a flag, a TOML file) without changing what the message says.
     """
 
     exit_code = 2
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 class InputError(AnalogTrainError, ValueError):

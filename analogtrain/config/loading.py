@@ -54,6 +54,23 @@ def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
         raise ConfigError(f"{what} {p}: invalid TOML (nested too deeply)") from None
 
 
+def parse_scalar(text: str) -> Any:
+    """'3' -> 3, '0.5' -> 0.5, 'true' -> True, anything else stays a string (a value typed on
+    the command line whose field type is not known yet, e.g. a sweep value)."""
+    t = text.strip()
+    low = t.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        return float(t)
+    except ValueError:
+        return t
+
+
 def parse_assignments(items: Iterable[str], flag: str = "--set") -> list[tuple[str, str]]:
     """``["a=1", "b=x"]`` -> ``[("a", "1"), ("b", "x")]``; ConfigError on a malformed item."""
     out = []

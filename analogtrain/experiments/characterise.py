@@ -12,34 +12,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
 
 import numpy as np
 
+from analogtrain.config.characterise import CharacteriseConfig
 from analogtrain.config.device import PulsedDevice
-from analogtrain.config.fields import to_dict
-from analogtrain.seeding import generator
 from analogtrain.engine.tile import AnalogTile
+from analogtrain.results.characterise import Characterisation
+from analogtrain.seeding import generator
 
 
 def _ms(a) -> dict:
     a = np.asarray(a, dtype=np.float64).ravel()
     return {"mean": float(a.mean()), "std": float(a.std())}
-
-
-@dataclass
-class Characterisation:
-    device: dict
-    n_devices: int
-    cycles: int
-    pulses_per_direction: int
-    random_pulses: int
-    summary: dict
-    curves: np.ndarray = field(repr=False)          # (T, n_devices) read weights, T = 1 + 2 n cycles
-    directions: np.ndarray = field(repr=False)      # (T,) +1 up, -1 down, 0 start
-    sp_formula: np.ndarray = field(repr=False)      # (n_devices,) physical SP from the formula
-    sp_simulated: np.ndarray = field(repr=False)    # (n_devices,) physical SP from random pulses
-    sp_trace: np.ndarray = field(repr=False)        # (n_trace,) mean physical state during the random sequence
 
 
 def default_pulses(cfg: PulsedDevice) -> int:
@@ -50,6 +36,16 @@ def default_pulses(cfg: PulsedDevice) -> int:
 def default_random_pulses(cfg: PulsedDevice) -> int:
     """Length of the random sequence: 40 n_states, within [4000, 100000], enough to forget the start."""
     return int(max(4000, min(100000, round(40 * cfg.n_states))))
+
+
+def run(config: CharacteriseConfig) -> Characterisation:
+    """Characterise the device of ``config`` (see the module docstring)."""
+    t0 = time.perf_counter()
+    res = characterise(config.device_config(), n_devices=config.devices, cycles=config.cycles, pulses=config.pulses,
+                       random_pulses=config.random_pulses, seed=config.seed)
+    res.config = config
+    res.wall_s = time.perf_counter() - t0
+    return res
 
 
 def characterise(cfg: PulsedDevice, *, n_devices: int = 100, cycles: int = 3, pulses: int | None = None,
@@ -126,6 +122,6 @@ def characterise(cfg: PulsedDevice, *, n_devices: int = 100, cycles: int = 3, pu
                                     "max": float(np.abs(sp_sim - sp).max())},
         "write_noise": float(cfg.write_noise_std * cfg.dw_min),
     }
-    return Characterisation(device={"model": cfg.model, **to_dict(cfg)}, n_devices=n_devices, cycles=cycles,
+    return Characterisation(config=None, device=cfg, n_devices=n_devices, cycles=cycles,
                             pulses_per_direction=n, random_pulses=L, summary=summary, curves=curves,
                             directions=directions, sp_formula=sp, sp_simulated=sp_sim, sp_trace=np.array(trace))

@@ -2,8 +2,11 @@
 
 Pure statistics over the tile's exact per-device pulse counters (``AnalogTile(count_pulses=True)``:
 ``up_count`` / ``down_count``, saved as ``*.up_pulses`` / ``*.down_pulses`` in ``arrays.npz``).
-Nothing here runs a simulation; :func:`load_run` reads a ``program`` or ``train`` output
-directory and :func:`from_program_result` takes an in-process ``program`` result.
+:func:`load_run` reads a ``program`` or ``train`` output directory (its ``config`` says which
+run it was; the counters are found through :func:`analogtrain.results.arrays.counters`),
+:func:`from_program_result` takes an in-process ``program`` result, and :func:`run` does the
+whole analysis of an :class:`~analogtrain.config.endurance.EnduranceConfig` (simulating a short
+``program`` run first when no run directory is given).
 
 Per array (A, W, and the reference R of TTv2 / c-TTv2), per replica (program) or layer
 (train):
@@ -36,7 +39,6 @@ import numpy as np
 
 from analogtrain.errors import ConfigError, InputError
 
-TRANSFER = ("ttv2", "c-ttv2", "agad")
 STAT_KEYS = ("mean", "median", "p99", "max")
 DIRECTIONS = ("up", "down", "total")
 
@@ -182,14 +184,14 @@ def retention(algorithm: str, array: str, x_size: int, alg_cfg: dict | None, run
 
 
 def arrays_of(algorithm: str, alg_cfg: dict | None) -> tuple[str, ...]:
-    """Device arrays an algorithm uses: A and W for the TT family (plus R without a
-    dynamic reference), W for SGD and MP, none for FP."""
-    if algorithm in TRANSFER:
-        dynamic = bool((alg_cfg or {}).get("dynamic_reference", algorithm == "agad"))
-        return ("A", "W") if dynamic else ("A", "W", "R")
-    if algorithm in ("sgd", "mp"):
-        return ("W",)
-    return ()
+    """Device arrays an algorithm uses (the registry's), plus the programmed reference R of a
+    transfer algorithm without a dynamic reference (TTv2, c-TTv2); none for FP."""
+    from analogtrain.engine.algorithms.registry import algorithm_spec
+
+    spec = algorithm_spec(algorithm)
+    if spec.family == "transfer" and not bool((alg_cfg or {}).get("dynamic_reference", False)):
+        return (*spec.arrays, "R")
+    return spec.arrays
 
 
 # ------------------------------------------------------------------------------ analysis
@@ -256,29 +258,15 @@ def analyse(run: RunCounts, target_samples: int | None = None, endurance: float 
 
 
 # ------------------------------------------------------------------------------ inputs
-def _split_counter_keys(arrays: dict) -> dict[str, tuple[str, str]]:
-    """{prefix: (up key, down key)} for every ``<prefix>.up_pulses`` with a matching down counter."""
-    out = {}
-    for k in arrays:
-        if k.endswith(".up_pulses"):
-            prefix = k[: -len(".up_pulses")]
-            dk = prefix + ".down_pulses"
-            if dk in arrays:
-                out[prefix] = (k, dk)
-    return out
-
-
 def _as_counts(a: np.ndarray, where: str) -> np.ndarray | None:
-    """An exact int64 counter array, None if the array is absent for this replica (NaN fill)."""
+    """An exact int64 counter array; None where the replica has no such array (filled with -1)."""
     a = np.asarray(a)
-    if a.dtype.kind in "iu":
-        return a.astype(np.int64)
-    if a.dtype.kind != "f":
-        raise InputError(f"{where}: pulse counters must be numbers (got dtype {a.dtype})")
-    if np.all(np.isnan(a)):
+    if a.dtype.kind not in "iu":
+        raise InputError(f"{where}: pulse counters must be integers (got dtype {a.dtype})")
+    if a.size and np.all(a < 0):
         return None
-    if not np.all(np.isfinite(a)) or np.any(a < 0) or np.any(a != np.round(a)) or np.any(a > 2.0 ** 53):
-        raise InputError(f"{where}: pulse counters are not exact non-negative integers")
+    if np.any(a < 0):
+        raise InputError(f"{where}: pulse counters are not non-negative integers")
     return a.astype(np.int64)
 
 
@@ -287,120 +275,77 @@ def no_counters_message(path, algorithms=None) -> str:
     if algs and algs <= {"fp"}:
         return (f"{path}: the run trained only the floating-point baseline (fp), which applies no device "
                 "pulses; count pulses of an analog algorithm (sgd, mp, ttv2, c-ttv2, agad) with --count-pulses")
-    return (f"{path}: the run has no pulse counters (no *.up_pulses / *.down_pulses in arrays.npz); "
+    return (f"{path}: the run has no pulse counters (no up_pulses / down_pulses in arrays.npz); "
             "rerun it with --count-pulses")
 
 
-def from_program_arrays(arrays: dict, replicas: list[dict], steps: int, alg_defaults: dict,
-                        kind: str = "program", source: str | None = None, summary_totals: dict | None = None,
-                        alg_cfgs: list[dict] | None = None) -> RunCounts:
-    """RunCounts of a ``program`` run: ``arrays`` with a leading replica axis, one dict per replica."""
-    keys = _split_counter_keys(arrays)
-    if not keys:
-        raise InputError(no_counters_message(source or "program result",
-                                             [str(r.get("algorithm", "")) for r in replicas]))
+def from_program(arrays: dict, config, summary_totals: dict | None = None, kind: str = "program",
+                 source: str | None = None) -> RunCounts:
+    """RunCounts of a ``program`` run: ``arrays`` with a leading replica axis, ``config`` its
+    :class:`~analogtrain.config.program.ProgramConfig` (the replicas' algorithms and settings)."""
+    from analogtrain.config.fields import to_dict
+    from analogtrain.results import arrays as schema
+
+    reps = config.replicas
+    found = schema.counters(arrays)
+    if not found:
+        raise InputError(no_counters_message(source or "program result", [r.algorithm for r in reps]))
     groups = []
-    for i, rep in enumerate(replicas):
-        alg = str(rep.get("algorithm", ""))
+    for i, rep in enumerate(reps):
         counts = {}
-        for prefix, (uk, dk) in keys.items():
-            name = prefix.split(".")[-1]
-            ua, da = np.asarray(arrays[uk]), np.asarray(arrays[dk])
-            if ua.ndim < 2 or ua.shape[0] != len(replicas) or ua.shape != da.shape:
-                raise InputError(f"{source}: {uk} has shape {ua.shape}, expected ({len(replicas)}, out, in)")
-            u = _as_counts(ua[i], f"{source}: {uk}[{i}]")
-            d = _as_counts(da[i], f"{source}: {dk}[{i}]")
+        for (_, name), (ua, da) in found.items():
+            if ua.ndim < 2 or ua.shape[0] != len(reps) or ua.shape != da.shape:
+                raise InputError(f"{source}: {name} pulse counters have shape {ua.shape}, expected "
+                                 f"({len(reps)}, out, in)")
+            u = _as_counts(ua[i], f"{source}: {name}.up_pulses[{i}]")
+            d = _as_counts(da[i], f"{source}: {name}.down_pulses[{i}]")
             if u is not None and d is not None:
                 counts[name] = (u, d)
-        if alg_cfgs is not None:
-            cfg = alg_cfgs[i]
-        else:
-            cfg = dict(alg_defaults.get(alg, {}) or {})
-            for k, v in rep.items():     # swept algorithm parameters of this cell
-                kk = k.removeprefix("algo.")
-                if kk in cfg:
-                    cfg[kk] = v
-        labels = {k: rep[k] for k in ("algorithm", "n_states", "sigma_r", "lr", "seed_index") if k in rep}
-        labels.update({k: v for k, v in rep.items()
-                       if k not in labels and k not in ("index", "final_weight_error_pct")})
-        groups.append(Group(key=f"replica {i}", algorithm=alg, labels=labels, counts=counts, alg_cfg=cfg))
-    return RunCounts(kind=kind, samples=int(steps), groups=groups, source=source,
+        labels = {**rep.cell, "seed_index": rep.seed_index}
+        groups.append(Group(key=f"replica {i}", algorithm=rep.algorithm, labels=labels, counts=counts,
+                            alg_cfg=to_dict(rep.alg_cfg)))
+    return RunCounts(kind=kind, samples=int(config.steps), groups=groups, source=source,
                      summary_totals=summary_totals or {})
 
 
 def from_program_result(res) -> RunCounts:
-    """RunCounts of an in-process :class:`~analogtrain.experiments.program.ProgramResult`."""
+    """RunCounts of an in-process :class:`~analogtrain.results.program.ProgramResult`."""
+    totals = {f"replica {i}/{name}": int(t) for name, v in (res.pulses or {}).items()
+              for i, t in enumerate(np.asarray(v).tolist()) if t >= 0}
+    return from_program(res.arrays(), res.config, totals, kind="simulated")
+
+
+def from_train(arrays: dict, config, samples: int, layer_samples: dict | None = None,
+               summary_totals: dict | None = None, source: str | None = None) -> RunCounts:
+    """RunCounts of a ``train`` run: ``layerK.<A|W>.up_pulses`` (1, out, in), ``config`` its
+    :class:`~analogtrain.config.train.TrainConfig`, ``samples`` the input samples of the run,
+    ``layer_samples`` the layer updates of each layer (from the checkpoint; convolutions and
+    LSTMs update once per patch / time step)."""
     from analogtrain.config.fields import to_dict
+    from analogtrain.results import arrays as schema
 
-    reps = [{"index": i, **r.cell, "seed_index": r.seed_index} for i, r in enumerate(res.replicas)]
-    cfgs = [to_dict(r.alg_cfg) for r in res.replicas]
-    totals = {}
-    for name, v in (res.pulses or {}).items():
-        for i, t in enumerate(np.asarray(v).tolist()):
-            if t >= 0:
-                totals[f"replica {i}/{name}"] = int(t)
-    return from_program_arrays(res.arrays, reps, res.config.steps, {}, kind="simulated", source=None,
-                               summary_totals=totals, alg_cfgs=cfgs)
-
-
-def from_train_arrays(arrays: dict, summary: dict, source: str | None = None,
-                      checkpoint: dict | None = None) -> RunCounts:
-    """RunCounts of a ``train`` run: ``layerK.<A|W>.up_pulses`` of shape (1, out, in)."""
-    from analogtrain.config.algorithm import canonical_algorithm, default_algorithm_config, with_overrides
-    from analogtrain.config.fields import to_dict
-
-    keys = _split_counter_keys(arrays)
-    if not keys:
-        raise InputError(no_counters_message(source or "train result"))
-    cfg = summary.get("config") or {}
-    epochs = summary.get("epochs") or []
-    if not isinstance(cfg, dict) or not isinstance(epochs, list) or not epochs or not isinstance(epochs[-1], dict):
-        raise InputError(f"{source}: summary.json has no 'config' and 'epochs' of a train run")
-    try:
-        samples = int(epochs[-1]["samples"])
-        alg = canonical_algorithm(str(cfg.get("algorithm", "")))
-    except (KeyError, TypeError, ValueError, ConfigError) as e:
-        raise InputError(f"{source}: summary.json is not a readable train summary ({e})") from None
+    found = schema.counters(arrays)
+    if not found:
+        raise InputError(no_counters_message(source or "train result", [config.algorithm]))
     if samples <= 0:
-        raise InputError(f"{source}: summary.json says the run saw {samples} samples")
-    alg_cfg = None
-    if alg in TRANSFER:
-        try:
-            alg_cfg = to_dict(with_overrides(default_algorithm_config(alg), dict(cfg.get("algo_sets") or {})))
-        except ConfigError as e:
-            raise InputError(f"{source}: summary.json algorithm settings are invalid ({e})") from None
+        raise InputError(f"{source}: the run saw {samples} samples")
+    alg_cfg = to_dict(config.algorithm_config())
     layers: dict[str, dict] = {}
-    for prefix, (uk, dk) in keys.items():
-        parts = prefix.split(".")
-        layer, name = ".".join(parts[:-1]) or "layer", parts[-1]
-        ua, da = np.asarray(arrays[uk]), np.asarray(arrays[dk])
-        if ua.shape != da.shape or ua.ndim < 2:
-            raise InputError(f"{source}: {uk} and {dk} have shapes {ua.shape} and {da.shape}")
-        u = _as_counts(ua[0] if ua.ndim == 3 else ua, f"{source}: {uk}")
-        d = _as_counts(da[0] if da.ndim == 3 else da, f"{source}: {dk}")
+    for (layer, name), (ua, da) in found.items():
+        u = _as_counts(ua[0] if ua.ndim == 3 else ua, f"{source}: {layer}.{name}.up_pulses")
+        d = _as_counts(da[0] if da.ndim == 3 else da, f"{source}: {layer}.{name}.down_pulses")
         if u is not None and d is not None:
-            layers.setdefault(layer, {})[name] = (u, d)
-    notes = []
-    groups = []
-    ck_layers = (checkpoint or {}).get("layers") if isinstance(checkpoint, dict) else None
+            layers.setdefault(layer or "layer", {})[name] = (u, d)
+    notes, groups = [], []
     for layer in sorted(layers, key=_natural):
-        ups = 1.0
-        info = ck_layers.get(layer) if isinstance(ck_layers, dict) else None
-        if isinstance(info, dict) and isinstance(info.get("samples"), int) and info["samples"] > 0:
-            ups = info["samples"] / samples
-        groups.append(Group(key=layer, algorithm=alg, labels={"layer": layer}, counts=layers[layer],
+        n = (layer_samples or {}).get(layer)
+        ups = n / samples if isinstance(n, int) and n > 0 else 1.0
+        groups.append(Group(key=layer, algorithm=config.algorithm, labels={"layer": layer}, counts=layers[layer],
                             alg_cfg=alg_cfg, updates_per_sample=ups))
-    if alg in TRANSFER and ck_layers is None:
+    if layer_samples is None and arrays_of(config.algorithm, alg_cfg):
         notes.append("no checkpoint.json: retention of A assumes one layer update per input sample")
-    totals = {}
-    pulses = epochs[-1].get("pulses") or {}
-    if isinstance(pulses, dict):
-        for k, v in pulses.items():
-            if "." in k and isinstance(v, int):
-                layer, name = k.rsplit(".", 1)
-                totals[f"{layer}/{name}"] = v
-    return RunCounts(kind="train", samples=samples, groups=groups, source=source, summary_totals=totals,
-                     notes=notes)
+    return RunCounts(kind="train", samples=int(samples), groups=groups, source=source,
+                     summary_totals=summary_totals or {}, notes=notes)
 
 
 def _natural(s: str):
@@ -434,52 +379,59 @@ def _read_npz(path: Path) -> dict:
         raise InputError(f"{path}: not a readable npz file ({type(e).__name__}: {e})") from None
 
 
-def _only_fp(summary: dict, command: str) -> bool:
-    cfg = summary.get("config") if isinstance(summary.get("config"), dict) else {}
-    if command == "train":
-        return str(cfg.get("algorithm", "")).lower() in ("fp", "floating-point", "floating_point", "float")
-    reps = summary.get("replicas")
-    return isinstance(reps, list) and bool(reps) and all(isinstance(r, dict) and r.get("algorithm") == "fp"
-                                                          for r in reps)
-
-
 def load_run(run_dir: str | Path) -> RunCounts:
     """RunCounts of a ``program`` or ``train`` output directory (summary.json + arrays.npz)."""
+    from analogtrain.config.loader import load_config
+
     d = Path(run_dir)
     if not d.exists():
         raise InputError(f"{d}: no such directory")
     if not d.is_dir():
         raise InputError(f"{d}: not a directory (expected a program or train --out directory)")
     summary = _read_json(d / "summary.json", "expected a program or train --out directory")
-    if not isinstance(summary, dict):
-        raise InputError(f"{d / 'summary.json'}: expected a JSON object")
-    command = summary.get("command")
-    if command not in ("program", "train"):
-        command = "program" if "replicas" in summary and "steps" in summary else \
-            "train" if "epochs" in summary else None
-    if command is None:
+    if not isinstance(summary, dict) or not isinstance(summary.get("config"), dict):
         raise InputError(f"{d / 'summary.json'}: not the summary of a program or train run")
+    kind = summary["config"].get("kind")
+    if kind not in ("program", "train"):
+        if summary.get("schema_version", 1) < 2:
+            raise InputError(f"{d / 'summary.json'}: written by an older analogtrain (schema "
+                             f"{summary.get('schema_version')}); rerun the run to analyse it")
+        raise InputError(f"{d / 'summary.json'}: not the summary of a program or train run (kind {kind!r})")
+    try:
+        config = load_config(summary["config"])
+    except ConfigError as e:
+        raise InputError(f"{d / 'summary.json'}: its config is not valid ({e})") from None
+    algorithms = [config.algorithm] if kind == "train" else list(config.algorithm)
     arrays = _read_npz(d / "arrays.npz")
-    if not _split_counter_keys(arrays):
-        if _only_fp(summary, command):
+    from analogtrain.results import arrays as schema
+
+    if not schema.counters(arrays):
+        if set(algorithms) <= {"fp"}:
             raise InputError(f"{d}: the run uses only the floating-point baseline (fp): no analog devices, "
                              "no pulses to count")
         raise InputError(no_counters_message(d))
-    if command == "train":
-        ck = None
+    if kind == "train":
+        epochs = summary.get("epochs")
+        try:
+            samples = int(epochs[-1]["samples"])
+        except (TypeError, KeyError, IndexError, ValueError):
+            raise InputError(f"{d / 'summary.json'}: a train summary needs 'epochs' with 'samples'") from None
+        layer_samples = None
         if (d / "checkpoint.json").is_file():
             try:
                 ck = _read_json(d / "checkpoint.json", "train checkpoint")
-            except InputError:
-                ck = None
-        return from_train_arrays(arrays, summary, source=str(d), checkpoint=ck)
-    replicas = summary.get("replicas")
-    steps = summary.get("steps")
-    if not isinstance(replicas, list) or not replicas or not all(isinstance(r, dict) for r in replicas) \
-            or not isinstance(steps, int) or steps <= 0:
-        raise InputError(f"{d / 'summary.json'}: a program summary needs 'replicas' and 'steps' > 0")
-    defaults = ((summary.get("config") or {}).get("algorithm_defaults") or {}) \
-        if isinstance(summary.get("config"), dict) else {}
+                layer_samples = {k: v.get("samples") for k, v in (ck.get("layers") or {}).items()
+                                 if isinstance(v, dict)}
+            except (InputError, AttributeError):
+                layer_samples = None
+        totals = {}
+        pulses = epochs[-1].get("pulses") or {}
+        if isinstance(pulses, dict):
+            for k, v in pulses.items():
+                if "." in k and isinstance(v, int):
+                    layer, name = k.rsplit(".", 1)
+                    totals[f"{layer}/{name}"] = v
+        return from_train(arrays, config, samples, layer_samples, totals, source=str(d))
     totals = {}
     ppr = summary.get("pulses_per_replica")
     if isinstance(ppr, dict):
@@ -488,5 +440,18 @@ def load_run(run_dir: str | Path) -> RunCounts:
                 for i, t in enumerate(vals):
                     if isinstance(t, int) and t >= 0:
                         totals[f"replica {i}/{name}"] = t
-    return from_program_arrays(arrays, replicas, steps, defaults, kind="program", source=str(d),
-                               summary_totals=totals)
+    return from_program(arrays, config, totals, kind="program", source=str(d))
+
+
+def run(cfg):
+    """The endurance analysis of an :class:`~analogtrain.config.endurance.EnduranceConfig`."""
+    from analogtrain.results.endurance import EnduranceResult
+
+    if cfg.run_dir is not None:
+        counts = load_run(cfg.run_dir)
+    else:
+        from analogtrain.experiments.program import run as run_program
+
+        counts = from_program_result(run_program(cfg.simulation()))
+    return EnduranceResult(config=cfg, analysis=analyse(counts, cfg.samples, cfg.endurance, cfg.samples_per_second,
+                                                        cfg.bins_per_decade))

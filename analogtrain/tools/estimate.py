@@ -18,7 +18,7 @@ phase of a tile of size N x N, as a sum of named terms in nanoseconds::
 
 F is the digital throughput available to one array, ``tflops * 1000 / arrays_per_core``
 FLOP per ns (0.7 TFLOPS shared by 4 arrays = 175 FLOP/ns). The digital operation counts
-``k_alg`` are split into named operations (:data:`VECTOR_OPS`); only their sums are fitted to
+``k_alg`` are split into named operations (the registry's ``estimate_ops``); only their sums are fitted to
 the paper's figures, the split is a plausible accounting (see the docs).
 
 Everything here is a small pure function of an :class:`Assumptions`; nothing is simulated.
@@ -27,57 +27,17 @@ Everything here is a small pure function of an :class:`Assumptions`; nothing is 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
+from analogtrain.config.estimate import Assumptions, EstimateConfig, estimated_algorithms
+from analogtrain.engine.algorithms.registry import ALGORITHMS as REGISTRY
+from analogtrain.engine.algorithms.registry import canonical as registry_canonical
 from analogtrain.errors import ConfigError
 
-ALGORITHMS: tuple[str, ...] = ("sgd", "mp", "ttv2", "c-ttv2", "agad")
-IN_MEMORY: tuple[str, ...] = ("ttv2", "c-ttv2", "agad")
-
-#: accepted spellings -> canonical name
-ALIASES: dict[str, str] = {
-    "sgd": "sgd", "analog-sgd": "sgd",
-    "mp": "mp", "mixed-precision": "mp",
-    "ttv2": "ttv2", "tiki-taka-v2": "ttv2",
-    "c-ttv2": "c-ttv2", "cttv2": "c-ttv2", "chopped-ttv2": "c-ttv2", "ttv3": "c-ttv2",
-    "agad": "agad", "ttv4": "agad",
-}
-
-# ----------------------------------------------------------------------------- operation counts
-# Digital operations per element of the read column (an N-vector), executed once per transfer,
-# i.e. every n_s samples. Each entry: (name, count, what it is). Sums: TTv2 6, c-TTv2 10, AGAD 26.
-_TTV2_OPS: tuple[tuple[str, int, str], ...] = (
-    ("scale_read", 1, "multiply the read value by the transfer rate lambda_H"),
-    ("accumulate_h", 1, "add it to the hidden buffer H"),
-    ("threshold_test", 2, "|omega| and compare with the threshold 1"),
-    ("pulse_count", 1, "n = clip(trunc(omega), +-1): the W pulse sign"),
-    ("reset_h", 1, "H <- 0 where a pulse was emitted (forget_buffer)"),
-)
-_CHOPPER_OPS: tuple[tuple[str, int, str], ...] = (
-    ("chopper_demodulation", 2, "compare c_in[j] with c_out[i] and flip the sign of the read value"),
-    ("chopper_bookkeeping", 2, "chopper state: draw/count and flip (per element: c_out is per row)"),
-)
-_AGAD_OPS: tuple[tuple[str, int, str], ...] = (
-    ("subtract_p_ref", 1, "delta = v - P_ref (dynamic digital reference instead of a reference array)"),
-    ("ema_p", 3, "P <- (1 - mu) P + mu v (two multiplies, one add)"),
-    ("copy_p_ref_at_flip", 1, "P_ref <- P at a chopper flip"),
-    ("running_variance", 5, "v - P, square, EMA of the variance (significance estimate)"),
-    ("significance_gate", 6, "|delta|, sqrt, scale by thres_scale, max with dw_min, compare, mask the H update"),
-)
-VECTOR_OPS: dict[str, tuple[tuple[str, int, str], ...]] = {
-    "sgd": (),
-    "ttv2": _TTV2_OPS,
-    "c-ttv2": _TTV2_OPS + _CHOPPER_OPS,
-    "agad": _TTV2_OPS + _CHOPPER_OPS + _AGAD_OPS,
-    # mixed precision: per element of the row of chi transferred every n_s samples
-    "mp": (
-        ("pulse_count", 4, "chi / eps, truncate, clip to +-l_max (2)"),
-        ("residual_update", 2, "chi <- chi - n * eps (multiply, subtract)"),
-        ("pulse_train_encoding", 3, "sign, |n|, pulse probability |n| / l_max"),
-        ("stochastic_rounding", 2, "draw a uniform number and compare"),
-    ),
-}
+#: the algorithms the model covers, and the in-memory (transfer) ones
+ALGORITHMS: tuple[str, ...] = estimated_algorithms()
+IN_MEMORY: tuple[str, ...] = tuple(n for n in ALGORITHMS if REGISTRY[n].estimate_model == "transfer")
 
 #: FLOP per matrix element of MP's digital outer product chi += d x^T (multiply + accumulate)
 MP_OUTER_PRODUCT_FLOP_PER_ELEMENT = 2
@@ -85,109 +45,23 @@ MP_OUTER_PRODUCT_FLOP_PER_ELEMENT = 2
 
 def k_ops(algorithm: str) -> int:
     """Digital operations per element of the transferred N-vector (6, 10, 26; 11 for MP; 0 for SGD)."""
-    return sum(c for _, c, _ in VECTOR_OPS[canonical(algorithm)])
+    return sum(c for _, c, _ in REGISTRY[canonical(algorithm)].estimate_ops)
 
 
 def ops_breakdown(algorithm: str) -> dict[str, int]:
-    """{operation name: count} whose values sum to :func:`k_ops`."""
-    return {name: c for name, c, _ in VECTOR_OPS[canonical(algorithm)]}
-
-
-# ----------------------------------------------------------------------------- assumptions
-def _meta(flag: str, unit: str, kind: str, help: str) -> dict:
-    return {"flag": flag, "unit": unit, "kind": kind, "help": help}
-
-
-@dataclass(frozen=True)
-class Assumptions:
-    """The hardware and algorithm assumptions of the estimate; defaults are the paper's."""
-
-    n: int = field(default=512, metadata=_meta(
-        "--n", "elements", "int>=1", "tile size N (N x N array; the read column has N elements)"))
-    n_s: int = field(default=2, metadata=_meta(
-        "--n-s", "samples", "int>=1", "samples between two column reads/transfers (n_s)"))
-    l_max: int = field(default=5, metadata=_meta(
-        "--l-max", "pulses", "int>=1", "pulse-train length of the parallel update (A; W for SGD; MP's W write)"))
-    l_w: int = field(default=1, metadata=_meta(
-        "--l-w", "pulses", "int>=0", "pulses per W write at a transfer (single-pulse write)"))
-    t_mvm: float = field(default=40.0, metadata=_meta(
-        "--t-mvm", "ns", "float>=0", "time of one analog MVM (a column read)"))
-    t_pulse: float = field(default=5.0, metadata=_meta(
-        "--t-pulse", "ns", "float>=0", "time of one update pulse"))
-    tflops: float = field(default=0.7, metadata=_meta(
-        "--tflops", "TFLOPS", "float>0", "digital (FP8) throughput of one core"))
-    arrays_per_core: int = field(default=4, metadata=_meta(
-        "--arrays-per-core", "arrays", "int>=1", "arrays sharing one core's digital throughput"))
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            check_value(f.name, getattr(self, f.name), f.metadata["flag"])
-
-    @property
-    def flop_per_ns(self) -> float:
-        """Digital throughput available to one array, FLOP/ns (= tflops * 1000 / arrays_per_core)."""
-        return self.tflops * 1000.0 / self.arrays_per_core
-
-    @property
-    def vector_op_ns(self) -> float:
-        """Time of one elementwise operation over an N-vector, ns (N / F)."""
-        return self.n / self.flop_per_ns
-
-    def replace(self, **changes: Any) -> "Assumptions":
-        d = asdict(self)
-        d.update(changes)
-        return Assumptions(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-KEYS: tuple[str, ...] = tuple(f.name for f in fields(Assumptions))
-FIELD_META: dict[str, dict] = {f.name: dict(f.metadata) for f in fields(Assumptions)}
-
-
-def check_value(key: str, value: Any, label: str | None = None) -> Any:
-    """Validate one assumption; ConfigError ``"<label>: must be ... (got ...)"`` if invalid.
-
-    ``label`` names where the value came from (a flag or a config-file key); default: the flag.
-    Returns the value (ints as int, floats as float).
-    """
-    if key not in FIELD_META:
-        raise ConfigError(f"{label or key}: unknown assumption (known: {', '.join(KEYS)})")
-    label = label or FIELD_META[key]["flag"]
-    kind = FIELD_META[key]["kind"]
-    if isinstance(value, bool):
-        raise ConfigError(f"{label}: must be a number, not a boolean (got {value!r})")
-    if kind.startswith("int"):
-        if not isinstance(value, int):
-            raise ConfigError(f"{label}: must be an integer (got {value!r})")
-        lo = int(kind.split(">=")[1])
-        if value < lo:
-            raise ConfigError(f"{label}: must be an integer >= {lo} (got {value})")
-        return int(value)
-    if not isinstance(value, (int, float)):
-        raise ConfigError(f"{label}: must be a number (got {value!r})")
-    try:
-        v = float(value)
-    except OverflowError:
-        raise ConfigError(f"{label}: must be finite (got a number out of range)") from None
-    if not math.isfinite(v):
-        raise ConfigError(f"{label}: must be finite (got {value!r})")
-    if kind == "float>0" and not v > 0:
-        raise ConfigError(f"{label}: must be > 0 (got {value!r})")
-    if kind == "float>=0" and v < 0:
-        raise ConfigError(f"{label}: must be >= 0 (got {value!r})")
-    return v
+    """{operation name: count} whose values sum to :func:`k_ops` (the registry's ``estimate_ops``)."""
+    return {name: c for name, c, _ in REGISTRY[canonical(algorithm)].estimate_ops}
 
 
 DEFAULTS = Assumptions()
 
 
 def canonical(algorithm: str) -> str:
-    """Canonical algorithm name; ConfigError for an unknown one."""
-    name = ALIASES.get(str(algorithm).strip().lower())
-    if name is None:
-        raise ConfigError(f"--algorithm: unknown algorithm {algorithm!r} (choose from {', '.join(ALGORITHMS)})")
+    """Canonical name of an algorithm the model covers; ConfigError for any other."""
+    name = registry_canonical(algorithm, "estimate.algorithm")
+    if name not in ALGORITHMS:
+        raise ConfigError(f"estimate.algorithm: the update-time model does not cover {name!r} "
+                          f"(choose from {', '.join(ALGORITHMS)})", field="estimate.algorithm")
     return name
 
 
@@ -225,11 +99,12 @@ def mp_w_write_ns(a: Assumptions) -> float:
 def terms(algorithm: str, a: Assumptions = DEFAULTS) -> dict[str, float]:
     """The named terms (ns per sample) of ``algorithm``; they sum to :func:`update_time_ns`."""
     alg = canonical(algorithm)
-    if alg == "sgd":
+    model = REGISTRY[alg].estimate_model
+    if model == "pulsed":
         return {"w_update": pulsed_update_ns(a)}
-    if alg == "mp":
+    if model == "digital":
         return {"outer_product": outer_product_ns(a),
-                "transfer_ops": vector_ops_ns(k_ops("mp"), a),
+                "transfer_ops": vector_ops_ns(k_ops(alg), a),
                 "w_write": mp_w_write_ns(a)}
     return {"a_update": pulsed_update_ns(a),
             "column_read": column_read_ns(a),
@@ -374,3 +249,14 @@ def plan(algorithms: list[str] | None = None, a: Assumptions = DEFAULTS, sweep_n
         if fast != a:
             out.append(estimate("agad", fast))
     return out
+
+
+def run(cfg: EstimateConfig):
+    """The estimates of ``cfg`` as an :class:`~analogtrain.results.estimate.EstimateResult`."""
+    from analogtrain.results.estimate import EstimateResult
+
+    a = cfg.assumptions()
+    sweep = list(cfg.sweep_n) if cfg.sweep_n else None
+    results = plan(list(cfg.algorithm) if cfg.algorithm else None, a, sweep_n=sweep,
+                   add_agad_fast_point=bool(cfg.agad_fast_point))
+    return EstimateResult(config=cfg, results=results)

@@ -714,3 +714,12 @@ def device_toml(result: dict, source: str = "") -> str:
         "use: analogtrain device --device-config FILE   (also program / train --device-config FILE)",
     ])
     return report.to_toml({"device": dev}, header=header)
+
+
+def run(cfg):
+    """Fit the data of a :class:`~analogtrain.config.fit.FitConfig`."""
+    from analogtrain.results.fit import FitResult
+
+    data = parse_csv(cfg.data)
+    return FitResult(config=cfg, fit=fit(data, model=cfg.model, normalise=cfg.normalise, subtract_sp=cfg.subtract_sp),
+                     data=data)

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from analogtrain.config.algorithm import TransferConfig, canonical_algorithm
+from analogtrain.config.algorithm import TransferConfig
 from analogtrain.config.device import PulsedDevice
 from analogtrain.config.io import IOConfig
 from analogtrain.config.update import UpdateConfig
@@ -30,20 +30,15 @@ from analogtrain.engine.algorithms.base import Algorithm
 from analogtrain.engine.algorithms.floating_point import FloatingPoint
 from analogtrain.engine.algorithms.mixed_precision import MixedPrecision
 from analogtrain.engine.algorithms.sgd import AnalogSGD
+from analogtrain.engine.algorithms.registry import ALGORITHMS, algorithm_spec, canonical
 from analogtrain.engine.algorithms.transfer import TransferFamily
 
 __all__ = ["Algorithm", "FloatingPoint", "AnalogSGD", "MixedPrecision", "TransferFamily", "build_stack",
-           "algorithm_class"]
+           "ALGORITHMS", "algorithm_spec", "canonical"]
 
 #: index of each array in the device-draw stream of a replica (W first, so W's devices
 #: are the same for every algorithm at the same seed)
 ARRAY_STREAM = {"W": 0, "A": 1}
-
-
-def algorithm_class(name: str) -> str:
-    """'fp', 'sgd', 'mp' or 'transfer' (TTv2, c-TTv2 and AGAD share one implementation)."""
-    name = canonical_algorithm(name)
-    return "transfer" if name in ("ttv2", "c-ttv2", "agad") else name
 
 
 def build_stack(names: Sequence[str], alg_cfgs: Sequence, dev_w: Sequence[PulsedDevice],
@@ -53,7 +48,7 @@ def build_stack(names: Sequence[str], alg_cfgs: Sequence, dev_w: Sequence[Pulsed
                 device_path: tuple = ()) -> Algorithm:
     """One stacked simulation of R replicas of an (out, in) layer.
 
-    names : per-replica algorithm names, all of one class (see :func:`algorithm_class`)
+    names : per-replica algorithm names, all of one family (see the registry)
     alg_cfgs : per-replica algorithm configs; dev_w / dev_a : per-replica device configs
     io : forward I/O of W (backward: the same without bound management)
     seed, stack_id : root of the dynamic streams (pulses, noise, chopper) of this stack
@@ -61,9 +56,9 @@ def build_stack(names: Sequence[str], alg_cfgs: Sequence, dev_w: Sequence[Pulsed
         ``("device", *device_path, array)`` of that seed; layers pass their index as path)
     update : pulse settings of the SGD update onto W (default aihwkit UpdateParameters)
     """
-    classes = {algorithm_class(n) for n in names}
+    classes = {algorithm_spec(n).family for n in names}
     if len(classes) != 1:
-        raise ConfigError(f"algorithm: one stack cannot mix {sorted(classes)}")
+        raise ConfigError(f"algorithm: one stack cannot mix the families {sorted(classes)}")
     kind = classes.pop()
     R = len(names)
     if kind == "fp":
@@ -88,4 +83,4 @@ def build_stack(names: Sequence[str], alg_cfgs: Sequence, dev_w: Sequence[Pulsed
     a_update = UpdateConfig(desired_bl=cfgs[0].desired_bl, update_management=True, update_bl_management=True)
     w = tile(dev_w, "W", UpdateConfig(desired_bl=1, update_management=False, update_bl_management=False), io)
     a = tile(dev_a, "A", a_update, io)
-    return TransferFamily(a, w, cfgs, generator(seed, "chopper", stack_id), names=[canonical_algorithm(n) for n in names])
+    return TransferFamily(a, w, cfgs, generator(seed, "chopper", stack_id), names=[canonical(n) for n in names])

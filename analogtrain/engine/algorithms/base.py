@@ -31,6 +31,8 @@ class Algorithm(ABC):
     """Base class; see the module docstring for the contract."""
 
     name: str = ""
+    #: config fields that must be equal for all replicas of one stack (see the registry)
+    STACK_KEYS: tuple[str, ...] = ()
 
     def __init__(self, n_replicas: int, out_size: int, in_size: int):
         self.n_replicas, self.out_size, self.in_size = n_replicas, out_size, in_size
@@ -59,9 +61,19 @@ class Algorithm(ABC):
     @abstractmethod
     def load_state(self, arrays: dict[str, np.ndarray], info: dict) -> None: ...
 
+    def tiles(self) -> dict:
+        """The device arrays by name (``{"A": tile, "W": tile}``); empty for floating point."""
+        return {}
+
+    def hidden(self) -> dict[str, np.ndarray]:
+        """The digital state arrays by name (H, P, P_ref, choppers, running maxima, chi, ...);
+        see :mod:`analogtrain.results.arrays` for the names."""
+        return {}
+
     def pulse_totals(self) -> dict[str, int]:
         """Total device pulses so far per array (needs pulse counting, else empty)."""
-        return {}
+        return {name: int(t.up_count.sum() + t.down_count.sum()) for name, t in self.tiles().items()
+                if t.count_pulses}
 
     def decay(self) -> None:
         """Per-mini-batch slow device processes (lifetime decay, diffusion); default: none."""
@@ -86,10 +98,8 @@ class SingleTileAlgorithm(Algorithm):
     def set_weights(self, w):
         self.tile.set_weights(w)
 
-    def pulse_totals(self):
-        if not self.tile.count_pulses:
-            return {}
-        return {"W": int(self.tile.up_count.sum() + self.tile.down_count.sum())}
+    def tiles(self):
+        return {"W": self.tile}
 
     def decay(self):
         self.tile.decay()

@@ -39,14 +39,16 @@ class MixedPrecision(SingleTileAlgorithm):
     """
 
     name = "mp"
+    #: config fields that must be equal for all replicas of one stack
+    STACK_KEYS = ("transfer_every", "n_rows_per_transfer", "n_x_bins", "n_d_bins", "stoc_round_x", "stoc_round_d",
+                  "desired_bl")
 
     def __init__(self, tile: AnalogTile, cfgs: Sequence[MixedPrecisionConfig], rng_quant: np.random.Generator):
         super().__init__(tile)
         cfgs = list(cfgs)
         if len(cfgs) != self.n_replicas:
             raise ValueError("one MP config per replica")
-        for field in ("transfer_every", "n_rows_per_transfer", "n_x_bins", "n_d_bins", "stoc_round_x",
-                      "stoc_round_d", "desired_bl"):
+        for field in self.STACK_KEYS:
             if len({getattr(c, field) for c in cfgs}) != 1:
                 raise ConfigError(f"algorithm.{field}: must be the same for all replicas of one stack")
         self.cfg = cfgs[0]
@@ -87,6 +89,9 @@ class MixedPrecision(SingleTileAlgorithm):
         self.requested[:, rows, :] += n.astype(np.int64)
         if np.any(n != 0):
             self.tile.update_rows(rows, n, self.eps * self.transfer_lr, self.write_update)
+
+    def hidden(self):
+        return {"chi": self.chi, "requested_counts": self.requested}
 
     def arrays(self):
         out = {f"W.{k}": v for k, v in self.tile.arrays().items()}

@@ -26,7 +26,6 @@ from analogtrain.engine.algorithms.base import Algorithm, as_replica_lr, batched
 from analogtrain.engine.algorithms.scaling import buffer_step, chopper_flips, ema_max, pulse_count_lr, transfer_lr_scale
 from analogtrain.engine.algorithms.ttv2 import chopped_readout
 
-_STRUCTURAL = ("transfer_every", "desired_bl", "auto_scale", "forget_buffer")
 
 
 class TransferFamily(Algorithm):
@@ -43,6 +42,9 @@ class TransferFamily(Algorithm):
     """
 
     name = "transfer"
+    #: config fields that must be equal for all replicas of one stack (structural: they
+    #: set the schedule and the shapes of the per-sample work)
+    STACK_KEYS = ("transfer_every", "desired_bl", "auto_scale", "forget_buffer")
 
     def __init__(self, tile_a: AnalogTile, tile_w: AnalogTile, cfgs: Sequence[TransferConfig],
                  rng_chopper: np.random.Generator, names: Sequence[str] | None = None):
@@ -52,7 +54,7 @@ class TransferFamily(Algorithm):
         cfgs = list(cfgs)
         if len(cfgs) != self.n_replicas:
             raise ValueError("one TransferConfig per replica")
-        for f in _STRUCTURAL:
+        for f in self.STACK_KEYS:
             if len({getattr(c, f) for c in cfgs}) != 1:
                 raise ConfigError(f"algorithm.{f}: must be the same for all replicas of one stack")
         c0 = cfgs[0]
@@ -239,11 +241,13 @@ class TransferFamily(Algorithm):
         self.t, self.k, self.T = int(info["samples"]), int(info["next_column"]), int(info["full_passes"])
         self.n_transfers, self.w_writes = int(info["transfers"]), int(info["w_write_pulses"])
 
-    def pulse_totals(self):
-        out = {}
-        for name, tile in (("A", self.A), ("W", self.W)):
-            if tile.count_pulses:
-                out[name] = int(tile.up_count.sum() + tile.down_count.sum())
+    def tiles(self):
+        return {"A": self.A, "W": self.W}
+
+    def hidden(self):
+        out = dict(H=self.H, c_in=self.c_in, c_out=self.c_out, m_x=self.m_x, m_d=self.m_d)
+        if self.any_dynamic:
+            out.update(P=self.P, P_ref=self.P_ref)
         return out
 
     def decay(self):

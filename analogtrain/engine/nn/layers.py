@@ -37,9 +37,6 @@ class Layer:
         """Squared Frobenius norm of the last batch's weight gradient (for clipping)."""
         return 0.0
 
-    def arrays(self) -> dict:
-        return {}
-
     def state(self) -> tuple[dict, dict]:
         return {}, {}
 
@@ -104,12 +101,6 @@ class AnalogLinear(Layer):
             self.b -= (lr * g.sum(0)).astype(self.b.dtype)
         self.alg.decay()
 
-    def arrays(self):
-        out = dict(self.alg.arrays())
-        if self.b is not None:
-            out["bias"] = self.b
-        return out
-
     def state(self):
         arrs, info = self.alg.state()
         arrs = dict(arrs)
@@ -171,7 +162,6 @@ class AnalogConv2d(Layer):
             self.b -= (lr * g.sum(0)).astype(self.b.dtype)
         self.alg.decay()
 
-    arrays = AnalogLinear.arrays
     state = AnalogLinear.state
     load_state = AnalogLinear.load_state
 
@@ -233,9 +223,6 @@ class AnalogLSTM(Layer):
         g = g / g.dtype.type(self.alpha)
         self.alg.update(self._vs.reshape(1, T * B, n), g.reshape(1, T * B, -1), lr)
         self.alg.decay()
-
-    def arrays(self):
-        return dict(self.alg.arrays())
 
     def state(self):
         return self.alg.state()

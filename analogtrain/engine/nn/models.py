@@ -1,20 +1,27 @@
-"""The three networks: ``fc3`` (784-256-128-10, sigmoid), ``lenet`` (conv 16/32 5x5, tanh,
-max-pool, 512-128-10) and ``lstm`` (2 layers, hidden 64, one-hot characters, linear
-read-out); every weight matrix on its own analog algorithm instance (spec 9).
+"""The networks and their registry: ``fc3`` (N-256-128-10, sigmoid), ``lenet`` (conv 16/32
+5x5, tanh, max-pool, 512-128-10) and ``lstm`` (2 layers, hidden 64, one-hot characters,
+linear read-out); every weight matrix on its own analog algorithm instance (spec 9).
 
 Initialisation (as PyTorch): weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
 drawn from the ``init`` stream of layer k; device draws from ``("device", k, array)``;
-pulses, noise and choppers from streams of stack k.
+pulses, noise and choppers from streams of stack k (k counts the analog layers in build
+order).
+
+:data:`MODELS` holds one :class:`ModelSpec` per network: its builder, the data sets it
+trains on (default first) and its default training settings, per algorithm family where
+they differ (measured: see docs/results.md). Adding a network is one builder function
+and one entry.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Sequence
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from analogtrain.engine.algorithms import algorithm_class, build_stack
+from analogtrain.engine.algorithms import algorithm_spec, build_stack
 from analogtrain.config.device import PulsedDevice
 from analogtrain.config.io import IOConfig
 from analogtrain.engine.devices.array import at_bound_fraction
@@ -22,7 +29,6 @@ from analogtrain.errors import ConfigError
 from analogtrain.seeding import generator
 from analogtrain.engine.nn.layers import (Activation, AnalogConv2d, AnalogLinear, AnalogLSTM, Dropout, Flatten, Layer, MaxPool2d)
 
-MODELS = ("fc3", "lenet", "lstm")
 
 
 @dataclass
@@ -58,7 +64,7 @@ class LayerFactory:
         w0 = rng.uniform(-bound, bound, (1, out_size, in_size))
         b = rng.uniform(-bound, bound, out_size).astype(self.dtype) if bias else None
         alpha = 1.0
-        if self.weight_scaling_omega > 0 and algorithm_class(self.algorithm) != "fp":
+        if self.weight_scaling_omega > 0 and algorithm_spec(self.algorithm).analog:
             alpha = float(np.abs(w0).max() / self.weight_scaling_omega)
         alg.set_weights((w0 / alpha).astype(self.dtype))
         return alg, b, alpha
@@ -96,14 +102,8 @@ class Model:
         return norm
 
     def analog_layers(self) -> list[tuple[str, Layer]]:
-        return [(f"layer{i}", l) for i, l in enumerate(self.layers) if l.analog]
-
-    def arrays(self) -> dict:
-        out = {}
-        for name, layer in self.analog_layers():
-            for k, v in layer.arrays().items():
-                out[f"{name}.{k}"] = v
-        return out
+        """``("layerK", layer)`` of every analog layer, K counting the analog layers in order."""
+        return [(f"layer{k}", l) for k, l in enumerate(l for l in self.layers if l.analog)]
 
     def state(self) -> tuple[dict, dict]:
         arrays, info = {}, {}
@@ -119,16 +119,14 @@ class Model:
             layer.load_state({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}, info[name])
 
     def at_bound_pct(self, margin: float = 0.05) -> dict:
-        """{'layer0.W': %, 'layer0.A': %, ...}: the percentage of devices of every analog array
+        """{'layer0.W': %, 'layer0.A': %, ...}: the percentage of devices of every device array
         within ``margin`` of their range from a bound (see ``devices.array.at_bound_fraction``)."""
         out = {}
-        arrays = self.arrays()
-        for key in sorted(k for k in arrays if k.endswith(".weights")):
-            stem = key[: -len("weights")]          # e.g. 'layer0.W.'
-            if all(stem + s in arrays for s in ("reference", "w_min_bound", "w_max_bound")):
-                frac = at_bound_fraction(arrays[key], arrays[stem + "reference"], arrays[stem + "w_min_bound"],
-                                         arrays[stem + "w_max_bound"], margin)
-                out[stem[:-1]] = round(100.0 * frac, 3)
+        for name, layer in self.analog_layers():
+            for array, tile in sorted(layer.alg.tiles().items()):
+                p = tile.device.p
+                frac = at_bound_fraction(tile.w, p["ref"], p["w_min"], p["w_max"], margin)
+                out[f"{name}.{array}"] = round(100.0 * frac, 3)
         return out
 
     def pulse_totals(self) -> dict:
@@ -138,10 +136,28 @@ class Model:
                 out[f"{name}.{arr}"] = n
         return out
 
+    def bad_array(self) -> str | None:
+        """``'layerK.ARRAY'`` of the first device array or digital state (W, A, H, P, ...) holding
+        NaN or inf, or None."""
+        for name, layer in self.analog_layers():
+            alg = layer.alg
+            named = {**{a: t.w for a, t in alg.tiles().items()}, **alg.hidden()}
+            if not alg.tiles():
+                named["W"] = alg.weights()
+            if getattr(layer, "b", None) is not None:
+                named["bias"] = layer.b
+            for k, v in named.items():
+                v = np.asarray(v)
+                if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v)):
+                    return f"{name}.{k}"
+        return None
 
-def build_fc3(f: LayerFactory) -> Model:
-    layers: list[Layer] = []
-    for n_in, n_out, act in ((784, 256, True), (256, 128, True), (128, 10, False)):
+
+def build_fc3(f: LayerFactory, input_shape: Sequence[int], **_) -> Model:
+    """N-256-128-10 with sigmoid activations; N = the number of input values (784 for MNIST)."""
+    n_inputs = int(math.prod(input_shape))
+    layers: list[Layer] = [Flatten()]
+    for n_in, n_out, act in ((n_inputs, 256, True), (256, 128, True), (128, 10, False)):
         alg, b, a = f.make(n_out, n_in, n_in, bias=True)
         layers.append(AnalogLinear(alg, b, a))
         if act:
@@ -149,7 +165,8 @@ def build_fc3(f: LayerFactory) -> Model:
     return Model("fc3", layers, "classifier")
 
 
-def build_lenet(f: LayerFactory) -> Model:
+def build_lenet(f: LayerFactory, input_shape: Sequence[int], **_) -> Model:
+    """conv 16 5x5 - tanh - maxpool 2 - conv 32 5x5 - tanh - maxpool 2 - tanh - 512-128-10 (tanh)."""
     c1, b1, a1 = f.make(16, 1 * 25, 25, bias=True)
     c2, b2, a2 = f.make(32, 16 * 25, 16 * 25, bias=True)
     l1, b3, a3 = f.make(128, 512, 512, bias=True)
@@ -196,14 +213,65 @@ class CharLSTM(Model):
         return None
 
 
-def build_model(name: str, f: LayerFactory, *, vocab: int | None = None, hidden: int = 64, dropout: float = 0.2,
-                rng_dropout=None) -> Model:
-    if name == "fc3":
-        return build_fc3(f)
-    if name == "lenet":
-        return build_lenet(f)
-    if name == "lstm":
-        if vocab is None:
-            raise ConfigError("model lstm needs a character data set (--dataset warpeace)")
-        return CharLSTM(f, vocab, hidden, dropout, rng_dropout)
-    raise ConfigError(f"--model: unknown model {name!r}; must be one of {', '.join(MODELS)}")
+def build_lstm(f: LayerFactory, input_shape: Sequence[int] = (), *, vocab: int | None = None, hidden: int = 64,
+               dropout: float = 0.2, rng_dropout=None, **_) -> Model:
+    if vocab is None:
+        raise ConfigError("model lstm needs a character data set (dataset = warpeace)")
+    return CharLSTM(f, vocab, hidden, dropout, rng_dropout)
+
+
+# ----------------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class ModelSpec:
+    """One network: its builder and its default training settings.
+
+    ``build(factory, input_shape, vocab=, hidden=, dropout=, rng_dropout=)`` returns the
+    :class:`Model`; ``datasets`` are the data sets it trains on (the first is the default);
+    ``image_shape`` is the input image shape (C, H, W) it needs, or None when any input
+    size works; ``family_defaults`` maps an algorithm family to settings that replace the
+    model's defaults for it (``lr``, and ``algo_sets``: algorithm parameters).
+    """
+
+    name: str
+    doc: str
+    build: Callable[..., Model]
+    datasets: tuple[str, ...]
+    batch_size: int
+    lr: float
+    grad_clip: float = 0.0
+    image_shape: tuple[int, ...] | None = None
+    family_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+#: the networks (spec 9; defaults after aihwkit's examples, the transfer family's measured)
+MODELS: dict[str, ModelSpec] = {m.name: m for m in (
+    ModelSpec("fc3", "3 fully connected layers N-256-128-10, sigmoid (aihwkit example 3)", build_fc3,
+              datasets=("mnist", "digits"), batch_size=10, lr=0.5,
+              # the lr scales the transfer to W (lambda_H); 0.1 measured best for fc3 (docs/results.md)
+              family_defaults={"transfer": {"lr": 0.1}}),
+    ModelSpec("lenet", "LeNet-5: two 5x5 convolutions (16, 32 filters), max-pooling, 512-128-10, tanh "
+                       "(aihwkit example 4)", build_lenet, datasets=("mnist",), batch_size=8, lr=0.1,
+              image_shape=(1, 28, 28),
+              # a convolution reads a column of A after every image patch (23 reads per column and image
+              # in the first layer): the transfer threshold scales with the column count
+              family_defaults={"transfer": {"lr": 0.05, "algo_sets": {"auto_granularity": 1000.0}}}),
+    ModelSpec("lstm", "2-layer LSTM (hidden 64, dropout between the layers) on one-hot characters, linear "
+                      "read-out (aihwkit example 22)", build_lstm, datasets=("warpeace",), batch_size=32,
+              lr=0.1, grad_clip=1.0),
+)}
+
+
+def model_spec(name: str, field_name: str = "train.model") -> ModelSpec:
+    """The registry entry of a network; ConfigError naming the field otherwise."""
+    try:
+        return MODELS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(f"{field_name}: unknown model {name!r}; must be one of {', '.join(MODELS)}",
+                          field=field_name) from None
+
+
+def build_model(name: str, f: LayerFactory, input_shape: Sequence[int] = (), *, vocab: int | None = None,
+                hidden: int = 64, dropout: float = 0.2, rng_dropout=None) -> Model:
+    """Build the network ``name`` (see :data:`MODELS`) with the algorithms of ``f``."""
+    return model_spec(name).build(f, input_shape, vocab=vocab, hidden=hidden, dropout=dropout,
+                                  rng_dropout=rng_dropout)
