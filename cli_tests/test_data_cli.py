@@ -2,9 +2,9 @@
 
 No test touches the internet: downloads come from ``http.server`` in a thread (port 0)
 serving a temp folder (or the real MNIST files from the shared data folder). The
-checksum table ``datasets.KNOWN_FILES`` is monkeypatched for the small fake files, and
-the commands run in-process through ``main()`` inside click's CliRunner isolation, so
-the real error handling (one line on stderr, exit code) is exercised.
+checksum table ``datasets.download.KNOWN_FILES`` is monkeypatched for the small fake
+files, and the commands run in-process through ``main()`` inside click's CliRunner
+isolation, so the real error handling (one line on stderr, exit code) is exercised.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from analogtrain import datasets as ds
+from analogtrain.datasets import download
 from analogtrain.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -127,7 +128,7 @@ def fake_table(server, sha_override=None) -> dict:
 
 @pytest.fixture
 def fake(server, monkeypatch):
-    monkeypatch.setattr(ds, "KNOWN_FILES", fake_table(server))
+    monkeypatch.setattr(download, "KNOWN_FILES", fake_table(server))
     return server
 
 
@@ -165,7 +166,7 @@ def test_fetch_table_output_and_env_default_destination(fake, tmp_path):
 
 
 def test_fetch_checksum_mismatch_leaves_nothing(server, monkeypatch, tmp_path):
-    monkeypatch.setattr(ds, "KNOWN_FILES", fake_table(server, sha_override={"b.bin": "0" * 64}))
+    monkeypatch.setattr(download, "KNOWN_FILES", fake_table(server, sha_override={"b.bin": "0" * 64}))
     dest = tmp_path / "data"
     rc, out, err = run(["data", "fetch", "mnist", "--data-dir", dest])
     assert rc == 1
@@ -256,6 +257,17 @@ def test_fetch_digits_has_no_download(tmp_path):
 def test_fetch_unknown_name(tmp_path):
     rc, out, err = run(["data", "fetch", "cifar", "--data-dir", tmp_path])
     assert rc == 2 and "cifar" in err
+
+
+def test_fetch_choices_come_from_the_registry(tmp_path):
+    fetchable = [s.name for s in ds.DATASETS.values() if s.fetchable]
+    assert fetchable == ["mnist", "warpeace"]
+    rc, out, err = run(["data", "fetch", "--help"])
+    assert rc == 0 and f"[{'|'.join(fetchable)}]" in out
+    rc, out, err = run(["data", "fetch", "cifar", "--data-dir", tmp_path])
+    assert err.count("\n") == 1 and "choose from mnist, warpeace" in err
+    rc, out, err = run(["data", "fetch", "digits", "--data-dir", tmp_path])     # the registry name of sklearn_digits
+    assert rc == 2 and "cannot be downloaded" in err and "scikit-learn" in err
 
 
 # ----------------------------------------------------------------------------- data list

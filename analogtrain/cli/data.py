@@ -10,8 +10,20 @@ import click
 from analogtrain import datasets, report
 from analogtrain.cli import cli
 from analogtrain.cli.options import progress_option, show_progress
+from analogtrain.errors import ConfigError
 
-_DATA_DIR_HELP = ("Data directory holding mnist/, warpeace/, sklearn_digits/. "
+#: the data sets `data fetch` can download (registry entries whose files have mirrors)
+FETCHABLE = tuple(s.name for s in datasets.DATASETS.values() if s.fetchable)
+_FETCH_HELP = "\n\n".join([
+    "Download data set NAME into DIR/NAME/ and verify its SHA-256.",
+    "Files already present and verified are skipped; an interrupted download resumes from its .part file.",
+    "\b\n" + "\n".join(f"  {s.name:10s} {s.description}" for s in datasets.DATASETS.values() if s.fetchable),
+    *(f"{s.name} has no download: {s.folder.how_to_get} into DIR/{s.folder.name}/."
+      for s in datasets.DATASETS.values() if not s.fetchable),
+])
+_FOLDERS = ", ".join(f"{s.folder.name}/" for s in datasets.DATASETS.values())
+
+_DATA_DIR_HELP = (f"Data directory holding {_FOLDERS}. "
                   "Default: $ANALOGTRAIN_DATA if set, else the per-user cache "
                   "($XDG_CACHE_HOME/analogtrain or ~/.cache/analogtrain; %LOCALAPPDATA%\\analogtrain on Windows).")
 
@@ -34,8 +46,18 @@ def data() -> None:
     """
 
 
-@data.command("fetch")
-@click.argument("name", type=click.Choice(sorted(datasets.LAYOUT)), metavar="NAME")
+def _dataset_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A registry name or alias; a known set without download gets its how-to from ``fetch``."""
+    try:
+        datasets.dataset_spec(value)
+    except ConfigError:
+        raise click.BadParameter(f"{value!r} is not a data set; choose from {', '.join(FETCHABLE)}",
+                                 ctx, param) from None
+    return value
+
+
+@data.command("fetch", help=_FETCH_HELP)
+@click.argument("name", callback=_dataset_name, metavar=f"[{'|'.join(FETCHABLE)}]")
 @data_dir_option
 @click.option("--mirror", "mirrors", multiple=True, metavar="URL",
               help="Base URL to download from instead of the built-in mirrors; the file name is appended "
@@ -44,16 +66,10 @@ def data() -> None:
 @json_option
 @progress_option
 def fetch_cmd(name: str, data_dir: Path | None, mirrors: tuple[str, ...], as_json: bool, no_progress: bool) -> None:
-    """Download data set NAME (mnist or warpeace) into DIR/NAME/ and verify its SHA-256.
-
-    Files already present and verified are skipped; an interrupted download resumes
-    from its .part file. sklearn_digits has no download: copy digits.csv.gz from a
-    scikit-learn install into DIR/sklearn_digits/.
-    """
     root, source = datasets.describe_data_dir(data_dir)
     kwargs = dict(mirrors=list(mirrors) if mirrors else None)
     if show_progress(no_progress):
-        total = sum(kf.size for kf in datasets.KNOWN_FILES.get(name, [])) or None
+        total = sum(kf.size for kf in datasets.known_files(name)) or None
         with click.progressbar(length=total, label=f"fetch {name}", file=sys.stderr) as bar:
             def progress(done: int, _total: int) -> None:
                 bar.update(done - bar.pos)

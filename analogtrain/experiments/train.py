@@ -14,13 +14,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from analogtrain import datasets as D
+from analogtrain.datasets import Data, DataRequest
 from analogtrain import report
 from analogtrain.config.algorithm import canonical_algorithm, default_algorithm_config, with_overrides
 from analogtrain.config.fields import field_map
@@ -101,63 +102,22 @@ def validate_config(cfg: TrainConfig) -> None:
 
 
 # ------------------------------------------------------------------------------- data
-@dataclass
-class Data:
-    kind: str                  # 'classifier' or 'charlm'
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    vocab: int = 0
-    info: dict = field(default_factory=dict)
-    dtype: Any = np.float32
-
-    def inputs(self, x: np.ndarray) -> np.ndarray:
-        """A batch of inputs as floats: uint8 images are scaled to [0, 1]."""
-        if x.dtype == np.uint8:
-            dt = np.dtype(self.dtype)
-            return x.astype(dt) / dt.type(255.0)
-        return x
-
-
+# The data sets live in analogtrain.datasets (readers, registry, Data); images come as
+# (N, C, H, W). Only the model-specific adaptation stays here: LeNet needs 28x28 images,
+# the other networks take each batch flattened to (B, C*H*W).
 def load_data(cfg: TrainConfig) -> Data:
-    dt = np.dtype(cfg.dtype)
-    if cfg.dataset == "mnist":
-        m = D.load_mnist(cfg.data_dir, verify=cfg.verify_data)
-        # images stay uint8 (47 MB instead of 188 MB as float32); batches are scaled to [0, 1]
-        xtr, ytr = m.x_train.reshape(len(m.x_train), -1), m.y_train.astype(np.int64)
-        xte, yte = m.x_test.reshape(len(m.x_test), -1), m.y_test.astype(np.int64)
-        side = 28
-    elif cfg.dataset == "digits":
-        x, y = D.load_digits(data_dir=cfg.data_dir)
-        # fixed split: the first 1500 rows train, the rest (297) test
-        xtr, ytr, xte, yte = x[:1500], y[:1500], x[1500:], y[1500:]
-        side = 8
-    else:
-        raw = D.load_corpus(data_dir=cfg.data_dir, verify=cfg.verify_data)
-        try:
-            corpus = D.make_corpus(raw)
-        except InputError as e:
-            path = D.find_dataset("warpeace", cfg.data_dir) / D.WARPEACE_FILE
-            raise InputError(f"{path}: {e}") from None
-        train = corpus.train[: cfg.limit_train] if cfg.limit_train else corpus.train
-        test = corpus.test[: cfg.limit_test] if cfg.limit_test else corpus.test
-        xi, yi = D.char_sequences(train, cfg.batch_size, cfg.seq_len)
-        xt, yt = D.char_sequences(test, min(cfg.batch_size, max(1, len(test) // (cfg.seq_len + 1))), cfg.seq_len)
-        return Data("charlm", xi, yi, xt, yt, vocab=corpus.vocab_size,
-                    info={"train_chars": int(len(train)), "test_chars": int(len(test)), "vocab": corpus.vocab_size})
-    if cfg.limit_train:
-        xtr, ytr = xtr[: cfg.limit_train], ytr[: cfg.limit_train]
-    if cfg.limit_test:
-        xte, yte = xte[: cfg.limit_test], yte[: cfg.limit_test]
-    if cfg.model == "lenet":
-        if side != 28:
-            raise ConfigError("--model lenet needs 28x28 images (--dataset mnist)")
-        xtr, xte = xtr.reshape(-1, 1, 28, 28), xte.reshape(-1, 1, 28, 28)
-    if xtr.dtype != np.uint8:
-        xtr, xte = xtr.astype(dt), xte.astype(dt)
-    return Data("classifier", xtr, ytr, xte, yte, dtype=dt,
-                info={"train_samples": int(len(ytr)), "test_samples": int(len(yte)), "inputs": int(side * side)})
+    data = D.load(cfg.dataset, DataRequest(data_dir=cfg.data_dir, verify=cfg.verify_data,
+                                           limit_train=cfg.limit_train, limit_test=cfg.limit_test,
+                                           batch_size=cfg.batch_size, seq_len=cfg.seq_len, dtype=cfg.dtype))
+    if cfg.model == "lenet" and data.image_shape != (1, 28, 28):
+        raise ConfigError("--model lenet needs 28x28 images (--dataset mnist)")
+    return data
+
+
+def _batch_inputs(model, data: Data, x: np.ndarray) -> np.ndarray:
+    """Model inputs of a batch of images (B, C, H, W): as they are for LeNet, else flattened."""
+    x = data.inputs(x)
+    return x if model.name == "lenet" else x.reshape(len(x), -1)
 
 
 # ------------------------------------------------------------------------------ model
@@ -177,8 +137,8 @@ def build(cfg: TrainConfig, data: Data):
     io = IO_PRESETS[cfg.io] if alg != "fp" else IO_PRESETS["perfect"]
     factory = LayerFactory(alg, alg_cfg, dev_w, dev_a, io, cfg.seed, dtype=np.dtype(cfg.dtype),
                            count_pulses=cfg.count_pulses, weight_scaling_omega=cfg.weight_scaling_omega)
-    if cfg.model == "fc3" and data.kind == "classifier" and data.x_train.shape[1] != 784:
-        return _build_fc3_inputs(factory, data.x_train.shape[1]), alg_cfg, dev_w, dev_a
+    if cfg.model == "fc3" and data.kind == "classifier" and math.prod(data.image_shape) != 784:
+        return _build_fc3_inputs(factory, math.prod(data.image_shape)), alg_cfg, dev_w, dev_a
     model = build_model(cfg.model, factory, vocab=data.vocab or None, hidden=cfg.hidden, dropout=cfg.dropout,
                         rng_dropout=generator(cfg.seed, "dropout"))
     return model, alg_cfg, dev_w, dev_a
@@ -234,7 +194,7 @@ def train_epoch(cfg, model, data: Data, epoch: int, rng_data, progress=None) -> 
         nb = math.ceil(n / cfg.batch_size)
         for bi in range(nb):
             idx = order[bi * cfg.batch_size:(bi + 1) * cfg.batch_size]
-            z = model.forward(data.inputs(data.x_train[idx]), True)
+            z = model.forward(_batch_inputs(model, data, data.x_train[idx]), True)
             loss, grad = F.cross_entropy(z, data.y_train[idx])
             _check_finite("loss", np.asarray(loss), epoch, bi, model)
             model.backward(grad.astype(z.dtype))
@@ -261,7 +221,7 @@ def evaluate(model, data: Data, batch: int = 500) -> dict:
     if data.kind == "classifier":
         wrong, total, loss_sum = 0, 0, 0.0
         for s in range(0, len(data.y_test), batch):
-            z = model.forward(data.inputs(data.x_test[s:s + batch]), False)
+            z = model.forward(_batch_inputs(model, data, data.x_test[s:s + batch]), False)
             y = data.y_test[s:s + batch]
             loss, _ = F.cross_entropy(z, y)
             loss_sum += float(loss) * len(y)
