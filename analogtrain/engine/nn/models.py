@@ -1,6 +1,6 @@
 """The three networks: ``fc3`` (784-256-128-10, sigmoid), ``lenet`` (conv 16/32 5x5, tanh,
 max-pool, 512-128-10) and ``lstm`` (2 layers, hidden 64, one-hot characters, linear
-read-out); every weight matrix on its own analog algorithm instance (spec 9).
+read-out); every weight matrix on its own analog algorithm instance (docs/nn.md §9).
 
 Initialisation (as PyTorch): weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
 drawn from the ``init`` stream of layer k; device draws from ``("device", k, array)``;
