@@ -20,7 +20,7 @@ from analogtrain.cli import cli
 from analogtrain.cli.options import device_options, load_device_sources, progress_option, seed_option, show_progress
 from analogtrain.cli.parsing import parse_algo_sets, read_run_config
 
-#: per-model defaults where a flag is not given (aihwkit examples, spec 9)
+#: per-model defaults where a flag is not given (aihwkit examples, docs/nn.md §9)
 MODEL_DEFAULTS = {
     "fc3": dict(dataset="mnist", batch_size=10, lr=0.5, grad_clip=0.0),
     "lenet": dict(dataset="mnist", batch_size=8, lr=0.1, grad_clip=0.0),

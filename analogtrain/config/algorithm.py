@@ -1,4 +1,4 @@
-"""Training-algorithm configurations (spec sections 4 and 5).
+"""Training-algorithm configurations (docs/algorithms.md §4, §5).
 
 Names follow the established simulator (aihwkit ``ChoppedTransferCompound``,
 ``DynamicTransferCompound``, ``MixedPrecisionCompound``). Defaults of the transfer
@@ -58,7 +58,7 @@ class SGDConfig:
 
 @dataclass(frozen=True)
 class MixedPrecisionConfig:
-    """Mixed precision (aihwkit ``MixedPrecisionCompound``, spec 4.2).
+    """Mixed precision (aihwkit ``MixedPrecisionCompound``, docs/algorithms.md §4.2).
 
     chi += lr d x^T digitally (O(N^2)); every ``transfer_every`` samples, rows are
     transferred: ``n = trunc(chi / eps)``, ``chi -= n eps``, and W receives a pulsed
@@ -87,12 +87,12 @@ class MixedPrecisionConfig:
 
 @dataclass(frozen=True)
 class TransferConfig:
-    """The Tiki-Taka family: TTv2, chopped TTv2 (c-TTv2) and AGAD (spec 4.4-4.6, 5).
+    """The Tiki-Taka family: TTv2, chopped TTv2 (c-TTv2) and AGAD (docs/algorithms.md §4.4-4.6, §5).
 
     Per sample: a chopper-modulated pulsed update of the gradient array A with the
-    pulse-count learning rate lambda_A (spec 5.2); every ``transfer_every`` samples one
+    pulse-count learning rate lambda_A (docs/algorithms.md §5.2); every ``transfer_every`` samples one
     column j of A is read with a one-hot input, demodulated, scaled by lambda_H
-    (spec 5.3) and added to the digital buffer H; where |H| >= 1, W[:, j] receives a
+    (docs/algorithms.md §5.3) and added to the digital buffer H; where |H| >= 1, W[:, j] receives a
     single pulse of sign(H) and H is reset (forget_buffer). TTv2 reads A against its
     programmed reference (the device's reference offset); AGAD (``dynamic_reference``)
     subtracts a digital reference P_ref, the running mean P of past reads frozen at

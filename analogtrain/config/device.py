@@ -29,7 +29,7 @@ class PulsedDevice:
     ``subtract_symmetry_point``): the read weight is ``w = g - ref_ij``. In aihwkit only
     the ``*Reference`` models have one; here it is available on all of them (a superset).
 
-    Per device ij (xi standard normal, drawn once at construction, spec 1.1)::
+    Per device ij (xi standard normal, drawn once at construction, docs/devices.md §1.1)::
 
         w_max_ij = w_max (1 + w_max_dtod xi1);  w_min_ij = w_min (1 + w_min_dtod xi2)
         gain = 1 + dw_min_dtod xi3 (exp(dw_min_dtod xi3) if dw_min_dtod_log_normal)
@@ -94,7 +94,7 @@ class PulsedDevice:
 
     @property
     def n_states(self) -> float:
-        """Number of states ``(w_max - w_min) / granularity`` (spec 1.1)."""
+        """Number of states ``(w_max - w_min) / granularity`` (docs/devices.md §1.1)."""
         return (self.w_max - self.w_min) / self.granularity
 
     @classmethod

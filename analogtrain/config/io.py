@@ -1,4 +1,4 @@
-"""Forward/backward MVM non-idealities (aihwkit ``IOParameters``, spec section 3)."""
+"""Forward/backward MVM non-idealities (aihwkit ``IOParameters``, docs/io.md §3)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ BOUND_MANAGEMENT = ("iterative", "none")
 
 @dataclass(frozen=True)
 class IOConfig:
-    """One analog matrix-vector product: y = ADC(W DAC(x s) + noise) / s (spec 3.2).
+    """One analog matrix-vector product: y = ADC(W DAC(x s) + noise) / s (docs/io.md §3.2).
 
     Resolutions are relative to the full range, as in aihwkit: the DAC step is
     ``inp_res * 2 * inp_bound`` and the ADC step ``out_res * 2 * out_bound``; a value
@@ -82,7 +82,7 @@ IO_PRESETS: dict[str, IOConfig] = {
 
 
 def transfer_read_io(io: IOConfig) -> IOConfig:
-    """The I/O of a transfer read: the same without noise and bound management (spec 3.2)."""
+    """The I/O of a transfer read: the same without noise and bound management (docs/io.md §3.2)."""
     return replace(io, noise_management="none", bound_management="none")
 
 

@@ -1,4 +1,4 @@
-"""Pulsed outer-product update parameters (aihwkit ``UpdateParameters``, spec section 2)."""
+"""Pulsed outer-product update parameters (aihwkit ``UpdateParameters``, docs/pulses.md §2)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ PULSE_TYPES = ("stochastic_compressed", "stochastic", "mean_count", "determinist
 
 @dataclass(frozen=True)
 class UpdateConfig:
-    """How ``lr * d x^T`` becomes pulse trains (spec 2.2).
+    """How ``lr * d x^T`` becomes pulse trains (docs/pulses.md §2.2).
 
     ``k = lr max|x| max|d| / dw_min`` is the expected number of coincidences at the
     largest entries. Update-bit-length management (UBLM) sets ``BL = min(ceil(k),

@@ -1,4 +1,4 @@
-"""Analog matrix-vector products with I/O non-idealities (spec section 3.2).
+"""Analog matrix-vector products with I/O non-idealities (docs/io.md §3.2).
 
 One function, :func:`analog_mvm`, vectorised over replicas and a batch:
 ``W`` (R, out, in), ``x`` (R, B, in) -> ``y`` (R, B, out); the backward pass is the
@@ -119,7 +119,7 @@ def _one_pass_rows(W, xs, r_idx, io, rng, transpose):
 def read_lines(W: np.ndarray, index, io: IOConfig, rng: np.random.Generator, rows: bool = False) -> np.ndarray:
     """Read column ``index`` (or row, with ``rows``) of every replica with a one-hot input of 1.
 
-    No noise or bound management (transfer reads, spec 3.2): the one-hot value 1 passes
+    No noise or bound management (transfer reads, docs/io.md §3.2): the one-hot value 1 passes
     the DAC exactly, so the read is ``W[:, :, j] + noise``, quantised by the ADC and
     clipped to +-out_bound. Returns (R, out) (or (R, in) for a row); with a sequence of
     indices, one read per index: (R, out, k) (or (R, in, k)).

@@ -1,4 +1,4 @@
-"""Stochastic pulse trains for the parallel outer-product update (spec section 2).
+"""Stochastic pulse trains for the parallel outer-product update (docs/pulses.md §2).
 
 Everything is vectorised over a leading replica axis R: ``x`` is (R, n_in), ``d`` is
 (R, n_out), the learning rate and the device step ``dw`` are (R,).
@@ -42,7 +42,7 @@ class PulsePlan:
 
 
 def bit_length(k: np.ndarray, lr: np.ndarray, dw: np.ndarray, cfg: UpdateConfig) -> np.ndarray:
-    """Train length per replica (spec 2.2): ``min(ceil(k), desired_bl)`` with UBLM, else
+    """Train length per replica (docs/pulses.md §2.2): ``min(ceil(k), desired_bl)`` with UBLM, else
     ``desired_bl`` (or ``ceil(lr / dw)`` when ``fixed_bl`` is off and ``dw desired_bl < lr``)."""
     if cfg.update_bl_management:
         bl = np.minimum(np.ceil(k), cfg.desired_bl)
@@ -54,7 +54,7 @@ def bit_length(k: np.ndarray, lr: np.ndarray, dw: np.ndarray, cfg: UpdateConfig)
 
 
 def pulse_probabilities(x: np.ndarray, d: np.ndarray, lr, dw, cfg: UpdateConfig) -> PulsePlan:
-    """Pulse probabilities of the update ``-lr d x^T`` (spec 2.2), per replica.
+    """Pulse probabilities of the update ``-lr d x^T`` (docs/pulses.md §2.2), per replica.
 
     Without management ``A = B = sqrt(lr / (dw BL))``, ``p_x = |x| B``, ``p_d = |d| A``.
     With UM the two largest probabilities are made equal, ``sqrt(k / BL)``; when
@@ -149,7 +149,7 @@ def coincidences(train_d: np.ndarray, train_x: np.ndarray) -> np.ndarray:
 
 
 def mean_count(plan: PulsePlan) -> np.ndarray:
-    """MeanCount pulse type (dense, spec 2.3): ``c_x = round(BL p_x)``, ``c_d = round(BL p_d)``,
+    """MeanCount pulse type (dense, docs/pulses.md §2.3): ``c_x = round(BL p_x)``, ``c_d = round(BL p_d)``,
     ``n_ij = round(c_d[i] c_x[j] / BL)`` -> (R, m, n) int counts (unsigned; signs come from x, d)."""
     bl = plan.bl.astype(np.float64)[:, None]
     cx = np.round(bl * plan.p_x)
@@ -160,7 +160,7 @@ def mean_count(plan: PulsePlan) -> np.ndarray:
 
 
 def deterministic_implicit(plan: PulsePlan, cfg: UpdateConfig, rng: np.random.Generator | None = None) -> np.ndarray:
-    """DeterministicImplicit pulse type (spec 2.3): ``n_ij = round(BL p_d[i] p_x[j])`` with the
+    """DeterministicImplicit pulse type (docs/pulses.md §2.3): ``n_ij = round(BL p_d[i] p_x[j])`` with the
     probabilities optionally quantised to ``x_res_implicit`` / ``d_res_implicit`` (stochastic
     rounding if ``sto_round``). The expected count, rounded, without sampling noise."""
     px, pd = plan.p_x.astype(np.float64), plan.p_d.astype(np.float64)

@@ -141,7 +141,7 @@ class AnalogTile:
 
     # ---------------------------------------------------------------- updates
     def update(self, x: np.ndarray, d: np.ndarray, lr, update: UpdateConfig | None = None) -> int:
-        """One pulsed outer-product update ``W <- W - lr d x^T`` per replica (spec 2).
+        """One pulsed outer-product update ``W <- W - lr d x^T`` per replica (docs/pulses.md §2).
 
         x : (R, in), d : (R, out), lr : scalar or (R,) learning rate (> 0).
         Returns the number of device pulses applied (all replicas).
@@ -379,7 +379,7 @@ class AnalogTile:
 
         Each (replica, row) pair is one outer-product update with d = e_row (value +1) and
         x = x_rows[r, k], with its own update/bit-length management: the write step of
-        mixed precision (spec 4.2). x_rows : (R, K, in), rows : (K,) distinct row indices.
+        mixed precision (docs/algorithms.md §4.2). x_rows : (R, K, in), rows : (K,) distinct row indices.
         """
         cfg = update or self.update_cfg
         x_rows = np.asarray(x_rows, dtype=self.dtype)

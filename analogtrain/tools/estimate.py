@@ -1,7 +1,7 @@
 """Per-sample update-time model of the training algorithms (paper's runtime estimate).
 
 A reconstruction of the estimate in Rasch, Carta et al., Nat. Commun. 2024 (see
-``docs/estimate.md`` and spec section 6): the time one input sample costs in the update
+``docs/estimate.md`` §6): the time one input sample costs in the update
 phase of a tile of size N x N, as a sum of named terms in nanoseconds::
 
     in-memory (ttv2, c-ttv2, agad):

@@ -35,7 +35,7 @@ range of values seen (linear / constant step) is mapped affinely onto [-1, 1]:
 slopes, gammas and relative noise are unchanged.
 
 Several devices: each is fitted on its own; the written device has the mean parameters and
-device-to-device spreads from their spread (spec 1.1 sampling inverted), less the part of
+device-to-device spreads from their spread (docs/devices.md §1.1 sampling inverted), less the part of
 that spread the fits' own standard errors explain (``sqrt(max(var - mean(se^2), 0))``).
 """
 
@@ -426,7 +426,7 @@ def _spread(values: np.ndarray, se: np.ndarray | None) -> float:
 
 def _split_scales(su: np.ndarray, sd: np.ndarray, se_u: np.ndarray | None = None,
                   se_d: np.ndarray | None = None) -> dict:
-    """Invert the spec-1.1 draw: per-device scales -> dw_min, up_down, d2d spreads of gain and r.
+    """Invert the docs/devices.md §1.1 draw: per-device scales -> dw_min, up_down, d2d spreads of gain and r.
 
     ``scale_up = (min(up_down, 0) + gain + r) dw_min``, ``scale_down = (min(-up_down, 0) + gain - r) dw_min``
     with mean gain 1: ``dw_min`` is the larger mean scale and ``up_down`` shrinks the other one.

@@ -1,4 +1,4 @@
-"""Analog MVM with I/O non-idealities (spec 3): perfect MVM, DAC/ADC quantisation error
+"""Analog MVM with I/O non-idealities (docs/io.md §3): perfect MVM, DAC/ADC quantisation error
 bounds, noise and bound management, column reads."""
 
 from __future__ import annotations

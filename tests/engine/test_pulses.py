@@ -1,4 +1,4 @@
-"""Stochastic pulse trains (spec 2): probabilities, bit length, trains, coincidences, and
+"""Stochastic pulse trains (docs/pulses.md §2): probabilities, bit length, trains, coincidences, and
 that the expected pulsed update is the SGD step -lr d x^T."""
 
 from __future__ import annotations

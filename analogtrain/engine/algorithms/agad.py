@@ -1,4 +1,4 @@
-"""AGAD: analog gradient accumulation with a dynamic digital reference (spec 4.6.2).
+"""AGAD: analog gradient accumulation with a dynamic digital reference (docs/algorithms.md §4.6.2).
 
 Instead of a programmed reference, the readout subtracts ``P_ref``: the running mean
 ``P`` of past raw reads of the same column, frozen into ``P_ref`` at each chopper flip

@@ -1,4 +1,4 @@
-"""Mixed precision (MP, spec 4.2): digital gradient accumulation chi, thresholded writes to W."""
+"""Mixed precision (MP, docs/algorithms.md §4.2): digital gradient accumulation chi, thresholded writes to W."""
 
 from __future__ import annotations
 

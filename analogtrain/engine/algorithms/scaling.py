@@ -1,4 +1,4 @@
-"""Learning-rate plumbing of the transfer family (spec 5.1-5.3), as pure functions over replicas.
+"""Learning-rate plumbing of the transfer family (docs/algorithms.md §5.1-5.3), as pure functions over replicas.
 
 All arguments are (R,) float64 arrays (or scalars broadcasting to them).
 """
@@ -9,7 +9,7 @@ import numpy as np
 
 
 def ema_max(m: np.ndarray, new: np.ndarray, momentum: np.ndarray, m_batch: int) -> np.ndarray:
-    """Running maximum of spec 5.1::
+    """Running maximum of docs/algorithms.md §5.1::
 
         m <- new                      if m <= 0 (the first value initialises)
         m <- m                        if new <= 0 (all-zero inputs are ignored)
@@ -20,7 +20,7 @@ def ema_max(m: np.ndarray, new: np.ndarray, momentum: np.ndarray, m_batch: int) 
 
 
 def pulse_count_lr(lr, fast_lr, desired_bl, dw_a, m_x, m_d, auto_scale: bool, scale_fast_lr) -> np.ndarray:
-    """lambda_A, the learning rate of the pulsed update onto A (spec 5.2)::
+    """lambda_A, the learning rate of the pulsed update onto A (docs/algorithms.md §5.2)::
 
         auto_scale:  lambda_A = fast_lr desired_bl dw_A / (m_x m_d)   (division skipped while m_x or m_d is 0)
         otherwise:   lambda_A = fast_lr
@@ -39,7 +39,7 @@ def pulse_count_lr(lr, fast_lr, desired_bl, dw_a, m_x, m_d, auto_scale: bool, sc
 
 def transfer_lr_scale(lr, lam_a, transfer_lr, scale_transfer_lr, buffer_granularity, auto_granularity,
                       dw_a, dw_w, x_size: int, n_s: int, correct_gradient_magnitudes) -> np.ndarray:
-    """lambda_H, the factor from a read of A to the buffer H (spec 5.3)::
+    """lambda_H, the factor from a read of A to the buffer H (docs/algorithms.md §5.3)::
 
         lr_tr = transfer_lr (lr if scale_transfer_lr)
         bg    = buffer_granularity dw_A [auto_granularity / (x_size n_s) if auto_granularity > 0]
@@ -57,7 +57,7 @@ def transfer_lr_scale(lr, lam_a, transfer_lr, scale_transfer_lr, buffer_granular
 
 def buffer_step(h: np.ndarray, delta: np.ndarray, lam_h: np.ndarray, max_steps: np.ndarray, momentum: np.ndarray,
                 forget_buffer: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Accumulate a demodulated read into H and threshold it (spec 4.4.3)::
+    """Accumulate a demodulated read into H and threshold it (docs/algorithms.md §4.4.3)::
 
         omega = H + lambda_H delta
         where |omega| >= 1:  n = clip(trunc(omega), -max_steps, max_steps)
@@ -79,7 +79,7 @@ def buffer_step(h: np.ndarray, delta: np.ndarray, lam_h: np.ndarray, max_steps: 
 
 def chopper_flips(T, n_c: np.ndarray, p: np.ndarray, random: np.ndarray, dynamic: np.ndarray,
                   u: np.ndarray) -> np.ndarray:
-    """Which replicas flip the input chopper of the column just read (spec 4.4.3, 4.6.2)::
+    """Which replicas flip the input chopper of the column just read (docs/algorithms.md §4.4.3, §4.6.2)::
 
         regular:  flip when (T mod N_c) + 1 == N_c         (N_c = max(ceil(1/p), 2))
         random:   flip with probability p                 (u ~ U(0, 1))

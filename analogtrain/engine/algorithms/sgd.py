@@ -1,4 +1,4 @@
-"""Plain analog SGD (spec 4.1): the pulsed outer-product update onto the weight array itself."""
+"""Plain analog SGD (docs/algorithms.md §4.1): the pulsed outer-product update onto the weight array itself."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Tiki-Taka family in one stacked implementation: TTv2, c-TTv2 and AGAD (spec 4.4-4.6).
+"""The Tiki-Taka family in one stacked implementation: TTv2, c-TTv2 and AGAD (docs/algorithms.md §4.4-4.6).
 
 The three algorithms share the per-sample machinery (auto-scaled, chopper-modulated
 pulsed update of A; every ``transfer_every`` samples one column of A read with a
@@ -106,7 +106,7 @@ class TransferFamily(Algorithm):
 
     # ------------------------------------------------------------ update
     def update(self, x, d, lr):
-        """One mini-batch: running maxima over the batch (spec 5.1), then per sample the
+        """One mini-batch: running maxima over the batch (docs/algorithms.md §5.1), then per sample the
         chopped pulsed update of A and, every n_s samples, a transfer."""
         x, d = batched(np.asarray(x)), batched(np.asarray(d))
         B = x.shape[1]
@@ -145,7 +145,7 @@ class TransferFamily(Algorithm):
             start = end
 
     def transfer(self, j: int, lam_h: np.ndarray) -> None:
-        """Read column j of A, update H, write W, then chopper bookkeeping (spec 4.4.3, 4.6.2)."""
+        """Read column j of A, update H, write W, then chopper bookkeeping (docs/algorithms.md §4.4.3, §4.6.2)."""
         self.transfer_many([j], lam_h)
 
     def transfer_many(self, cols: list, lam_h: np.ndarray) -> None:

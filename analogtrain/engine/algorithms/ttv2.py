@@ -1,4 +1,4 @@
-"""TTv2 and chopped TTv2 (c-TTv2): the readout of A against its static reference (spec 4.4, 4.5).
+"""TTv2 and chopped TTv2 (c-TTv2): the readout of A against its static reference (docs/algorithms.md §4.4, §4.5).
 
 The read of column j is ``v = (A - R)[:, j] + noise``: the device model already stores
 A relative to its reference R (the programmed symmetry point plus the offset sigma_r).

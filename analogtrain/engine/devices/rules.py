@@ -20,7 +20,7 @@ import numpy as np
 # --- linear-step family: constant step, soft bounds, linear step -------------------------------
 
 def linear_step_pulse(g, scale, slope, eps, c):
-    """One pulse of the linear-step family in signed form (spec 1.2, 1.4).
+    """One pulse of the linear-step family in signed form (docs/devices.md §1.2, §1.4).
 
     multiplicative noise:  g + (scale + slope g) (1 + s eps)
     additive noise:        g + scale (1 + s eps) + slope g
@@ -57,7 +57,7 @@ def linear_step_magnitudes(g, p):
 def linear_step_symmetry_point(p):
     """g* where up and down steps are equal: ``(su - sd) / (slope_down - slope_up)``.
 
-    For soft bounds this is ``(su - sd) / (su / w_max - sd / w_min)`` (spec 1.3). Where
+    For soft bounds this is ``(su - sd) / (su / w_max - sd / w_min)`` (docs/devices.md §1.3). Where
     the two slopes are equal (constant step) no interior point exists: the drift goes to
     the bound on the side of the larger step, or nowhere (g* = 0) if the steps are equal.
     """

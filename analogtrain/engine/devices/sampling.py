@@ -1,7 +1,7 @@
 """Device-to-device sampling: one config + one Generator -> per-device parameter arrays.
 
-Implements spec 1.1 (every ``*_dtod`` spread of ``PulsedDevice``), 1.3 (the reference
-and symmetry-point subtraction) and the model-specific draws of 1.4. All standard
+Implements docs/devices.md §1.1 (every ``*_dtod`` spread of ``PulsedDevice``), §1.3 (the reference
+and symmetry-point subtraction) and the model-specific draws of §1.4. All standard
 normals of one array are drawn in one call, in a fixed documented order, so a
 device draw depends only on (config, shape, generator state).
 """

@@ -1,6 +1,6 @@
 """The networks and their registry: ``fc3`` (N-256-128-10, sigmoid), ``lenet`` (conv 16/32
 5x5, tanh, max-pool, 512-128-10) and ``lstm`` (2 layers, hidden 64, one-hot characters,
-linear read-out); every weight matrix on its own analog algorithm instance (spec 9).
+linear read-out); every weight matrix on its own analog algorithm instance (docs/nn.md §9).
 
 Initialisation (as PyTorch): weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
 drawn from the ``init`` stream of layer k; device draws from ``("device", k, array)``;
@@ -243,7 +243,7 @@ class ModelSpec:
     family_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
-#: the networks (spec 9; defaults after aihwkit's examples, the transfer family's measured)
+#: the networks (docs/nn.md §9; defaults after aihwkit's examples, the transfer family's measured)
 MODELS: dict[str, ModelSpec] = {m.name: m for m in (
     ModelSpec("fc3", "3 fully connected layers N-256-128-10, sigmoid (aihwkit example 3)", build_fc3,
               datasets=("mnist", "digits"), batch_size=10, lr=0.5,

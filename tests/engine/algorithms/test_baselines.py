@@ -1,4 +1,4 @@
-"""The baselines: the exact floating-point algorithm and plain analog SGD (spec 4.1)."""
+"""The baselines: the exact floating-point algorithm and plain analog SGD (docs/algorithms.md §4.1)."""
 
 from __future__ import annotations
 

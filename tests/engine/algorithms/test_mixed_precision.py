@@ -1,4 +1,4 @@
-"""Mixed precision (spec 4.2): the digital accumulator chi and the thresholded pulsed writes to W.
+"""Mixed precision (docs/algorithms.md §4.2): the digital accumulator chi and the thresholded pulsed writes to W.
 
 Devices are ideal constant-step devices (no c2c noise, no d2d spread, bounds +-100 far out of
 reach) with perfect I/O, so every W pulse is exactly +-dw_min and W = dw_min (up - down).

@@ -1,5 +1,5 @@
-"""Learning-rate plumbing of the transfer family (spec 5.1-5.3, 4.4.3): the pure functions of
-``analogtrain.engine.algorithms.scaling`` against values computed by hand from the spec equations."""
+"""Learning-rate plumbing of the transfer family (docs/algorithms.md §5.1-5.3, §4.4.3): the pure functions of
+``analogtrain.engine.algorithms.scaling`` against values computed by hand from those equations."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def test_transfer_lr_scale_per_replica_flags():
 
 
 def test_transfer_lr_scale_threshold_meaning():
-    """|H| >= 1 is reached after the reads sum to bg / lr_tr (spec 5.3)."""
+    """|H| >= 1 is reached after the reads sum to bg / lr_tr (docs/algorithms.md §5.3)."""
     lam = _tls(lr=0.3, transfer_lr=2.0, bg=3.0, dw_a=0.01)
     assert 1.0 / lam == pytest.approx(3.0 * 0.01 / (0.3 * 2.0), rel=1e-14)
 

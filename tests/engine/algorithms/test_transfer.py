@@ -8,8 +8,8 @@ is exactly one step ``dw_W``. The updates are driven through ``update`` with x =
 column schedule, lambda_H and the transfer read/threshold/write/chopper code are the
 real ones. Expected values come from
 
-* literal numbers worked out by hand in the comments (spec 4.4.3 and 4.6.2), and
-* ``reference()``, a scalar transcription of the pseudocode of spec 4.4.3 / 4.6.2,
+* literal numbers worked out by hand in the comments (docs/algorithms.md §4.4.3 and §4.6.2), and
+* ``reference()``, a scalar transcription of the pseudocode of docs/algorithms.md §4.4.3 / §4.6.2,
   run for many steps.
 """
 
@@ -71,7 +71,7 @@ def zero_step(fam, lr):
 # --------------------------------------------------------------------- scalar reference
 def reference(reads, lam, *, dynamic=False, n_c=0, mu=1.0, warm_up=True, max_steps=1, momentum=0.0,
               forget=True, flips=None):
-    """Spec 4.4.3 / 4.6.2 for one replica, element by element.
+    """docs/algorithms.md §4.4.3 / §4.6.2 for one replica, element by element.
 
     reads : (S, out, in) the value of A at each of S transfers (transfer t reads column t mod in)
     flips : optional (S,) bools, the random chopper flips after each read (c-TTv2); AGAD
@@ -272,7 +272,7 @@ def test_cttv2_hand_computed_chopper_every_read():
 
 
 def test_cttv2_random_flips_demodulate_with_the_sign_of_the_period_read():
-    """Random flips (p = 0.3); given the observed flips, H and W follow the spec exactly."""
+    """Random flips (p = 0.3); given the observed flips, H and W follow docs/algorithms.md §4.4.3 exactly."""
     rng = np.random.default_rng(11)
     reads = np.round(rng.uniform(-0.6, 0.6, size=(150, OUT, IN)) * 64) / 64
     fam = family([cfg("c-ttv2", in_chop_prob=0.3)])
@@ -408,7 +408,7 @@ def test_agad_hand_computed():
     # pass 4: P_ref = 0.140625; delta = 0.25 - 0.140625 -> H = 0.109375
     assert at(4, 1)["P_ref"][0][1, 1] == 0.140625 and at(4, 1)["H"][0][1, 1] == 0.109375
 
-    # and everything against the scalar transcription of the spec
+    # and everything against the scalar transcription of docs/algorithms.md §4.6.2
     assert_matches(snaps, reference(reads, 1.0, dynamic=True, n_c=2, mu=0.5), 0, keys=("H", "W", "c_in", "P",
                                                                                        "P_ref"))
 

@@ -1,4 +1,4 @@
-"""Per-pulse device rules against their closed forms (spec 1.2-1.4).
+"""Per-pulse device rules against their closed forms (docs/devices.md §1.2-1.4).
 
 Each test builds devices without any variation (no d2d spread, no c2c noise), so every
 device follows its equation exactly; the pulses go through the whole engine path
@@ -96,7 +96,7 @@ def test_constant_step_clips_at_bound():
 
 
 def test_constant_step_up_down_bias():
-    """up_down > 0 shrinks the down steps by up_down*dw (spec 1.1, one-sided)."""
+    """up_down > 0 shrinks the down steps by up_down*dw (docs/devices.md §1.1, one-sided)."""
     dw = 0.01
     cfg = ConstantStepDevice(dw_min=dw, w_max=1.0, w_min=-1.0, up_down=0.2, **NO_VAR)
     out = _pulse(cfg, np.zeros(2), np.array([10, -10]))

@@ -1,4 +1,4 @@
-"""Device-to-device draws (spec 1.1, 1.3): means, spreads, reproducibility, independence.
+"""Device-to-device draws (docs/devices.md §1.1, §1.3): means, spreads, reproducibility, independence.
 
 All statistical checks use a 200x200 array (N = 40000 draws). For a normal quantity of
 std s the standard error (SE) of the sample mean is s/sqrt(N) = s/200 and of the sample
@@ -79,7 +79,7 @@ def test_reference_spread_and_symmetry_point_subtraction():
 
 
 def test_soft_bounds_symmetry_point_formula():
-    """sp = (su - sd) / (su / w_max - sd / w_min) per device (spec 1.3)."""
+    """sp = (su - sd) / (su / w_max - sd / w_min) per device (docs/devices.md §1.3)."""
     for cls in (SoftBoundsDevice, SoftBoundsReferenceDevice):
         cfg = cls(dw_min=0.01, up_down=0.1, up_down_dtod=0.05, dw_min_dtod=0.2, w_max_dtod=0.1, w_min_dtod=0.1)
         p = draw(cfg)
