@@ -142,7 +142,7 @@ def test_fetch_success_then_skip(fake, tmp_path):
     dest = tmp_path / "data"
     rc, doc, err = fetch_json(dest)
     assert rc == 0, err
-    assert doc["schema_version"] == 1 and doc["dataset"] == "mnist" and doc["data_dir"] == str(dest)
+    assert doc["schema_version"] == 2 and doc["dataset"] == "mnist" and doc["data_dir"] == str(dest)
     assert [f["action"] for f in doc["files"]] == ["downloaded", "downloaded"]
     for name, content in FAKE.items():
         assert (dest / "mnist" / name).read_bytes() == content
@@ -310,7 +310,7 @@ def test_subprocess_list(tmp_path):
     p = _subprocess(["data", "list", "--data-dir", tmp_path, "--json"])
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
-    assert doc["schema_version"] == 1 and doc["data_dir"] == str(tmp_path)
+    assert doc["schema_version"] == 2 and doc["data_dir"] == str(tmp_path)
     assert len(doc["files"]) == 6 and not any(r["present"] for r in doc["files"])
 
 

@@ -45,7 +45,7 @@ def test_list(capsys):
     for name in names:
         assert name in out
     data = json.loads(run(["device", "--list", "--json"], capsys)[1])
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert all(isinstance(r["n_states"], (int, float)) and r["model"] for r in data["presets"])
 
 
@@ -134,7 +134,8 @@ def test_out_dir(tmp_path, capsys):
         sp = list(csv.reader(fh))
     assert sp[0] == ["device", "formula", "simulated"] and len(sp) == 7
     cfg = tomllib.loads((out / "config.toml").read_text())
-    assert cfg["device"]["model"] == "soft_bounds_reference"
+    assert cfg["kind"] == "device" and cfg["device"] == {"preset": "softbounds"}
+    assert summary["device"]["model"] == "soft_bounds_reference"
     # no temporary files left behind
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
@@ -143,7 +144,7 @@ def test_print_config(capsys):
     rc, out, err = run(["device", "--preset", "reram-sb", "--set", "dw_min=0.004", "--print-config"], capsys)
     assert rc == 0
     cfg = tomllib.loads(out)
-    assert cfg["device"]["dw_min"] == 0.004 and cfg["device"]["model"] == "soft_bounds_reference"
+    assert cfg["device"] == {"preset": "reram-sb", "dw_min": 0.004}       # the preset and the typed override
 
 
 def test_plot(tmp_path, capsys):
@@ -233,7 +234,7 @@ def test_negative_seed_is_a_usage_error(tmp_path, capsys):
 def test_set_preset_is_applied_or_rejected(capsys):
     rc, out, err = run(["device", "--set", "preset=reram-sb", "--print-config"], capsys)
     if rc == 0:
-        assert tomllib.loads(out)["device"]["dw_min"] == 0.002  # the reram-sb preset
+        assert tomllib.loads(out)["device"] == {"preset": "reram-sb"}
     else:
         assert rc == 2 and "preset" in err
 

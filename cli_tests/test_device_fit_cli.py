@@ -50,7 +50,7 @@ def sb_csv(tmp_path_factory):
 def test_fit_writes_toml_that_device_reproduces(sb_csv, tmp_path, capsys):
     toml = tmp_path / "fitted.toml"
     fit = json.loads(run_ok(["device", "fit", str(sb_csv), "--out", str(toml), "--json"], capsys))
-    assert fit["schema_version"] == 1 and fit["chosen"] == "soft_bounds" and fit["written"] == str(toml)
+    assert fit["schema_version"] == 2 and fit["chosen"] == "soft_bounds" and fit["written"] == str(toml)
     r = fit["result"]
     dev = tomllib.loads(toml.read_text())["device"]
     assert dev["model"] == "soft_bounds_reference" and dev["w_max_dtod"] == 0.0 and dev["mult_noise"] is False

@@ -37,7 +37,7 @@ def run_error(capsys, *args) -> str:
 # ----------------------------------------------------------------------------- JSON
 def test_json_schema_default_run(capsys):
     d = run_json(capsys)
-    assert d["schema_version"] == 1
+    assert d["schema_version"] == 2
     assert set(d["assumptions"]) >= {"n", "n_s", "l_max", "l_w", "t_mvm", "t_pulse", "tflops", "arrays_per_core"}
     assert d["assumptions"]["n"] == 512 and d["assumptions"]["tflops"] == 0.7
     res = d["results"]
@@ -131,7 +131,7 @@ def test_table_output(capsys):
 # ----------------------------------------------------------------------------- config file
 def test_config_file_and_flags_win(tmp_path, capsys):
     cfg = tmp_path / "est.toml"
-    cfg.write_text('[estimate]\nn = 256\nt_pulse = 10\nalgorithm = ["ttv2", "mp"]\n\n[device]\nn_states = 20\n')
+    cfg.write_text('[estimate]\nn = 256\nt_pulse = 10\nalgorithm = ["ttv2", "mp"]\n')
     d = run_json(capsys, "--config", str(cfg))
     assert d["assumptions"]["n"] == 256 and d["assumptions"]["t_pulse"] == 10.0
     assert [r["algorithm"] for r in d["results"]] == ["ttv2", "mp"]
@@ -184,7 +184,7 @@ def test_bad_config_file(tmp_path, capsys, body, key):
     (["--algorithm", "ttv2,,mp"], "--algorithm"),
     (["--sweep-n", "64,x"], "--sweep-n"),
     (["--sweep-n", "0,64"], "--sweep-n"),
-    (["--n", "64", "--sweep-n", "64,128"], "--sweep-n"),
+    (["--n", "64", "--sweep-n", "64,128"], "sweep_n"),
 ])
 def test_bad_flags_exit_2_one_line(capsys, args, flag):
     line = run_error(capsys, *args)

@@ -68,7 +68,7 @@ def test_table_output(capsys):
 def test_size_out_x_in(capsys, tmp_path):
     data = run_json(["--algorithm", "agad", "--size", "8x5", "--n-states", "20", "--sigma-r", "0", "--seeds", "1",
                      "--steps", "10", "--out", str(tmp_path / "o")], capsys)
-    assert data["config"]["program"]["size"] == "8x5"
+    assert (data["config"]["program"]["out_size"], data["config"]["program"]["in_size"]) == (8, 5)
     z = np.load(tmp_path / "o" / "arrays.npz")
     assert z["W.weights"].shape == (1, 8, 5)
     assert z["target"].shape == (8, 5)
@@ -146,7 +146,13 @@ def test_print_config(capsys, tmp_path):
     cfg = tomllib.loads(out)
     assert cfg["program"]["algorithm"] == ["agad"] and cfg["program"]["steps"] == 20
     assert cfg["program"]["sigma_r"] == [0.1]
-    assert "agad" in cfg["algorithm_defaults"]
+    assert cfg["kind"] == "program" and cfg["device"] == {"preset": "softbounds"}
+    # the printed config is loadable and means the same run
+    from analogtrain.config.loader import load_config
+    from analogtrain.config.program import ProgramConfig
+
+    assert load_config(cfg) == ProgramConfig(algorithm=("agad",), sigma_r=(0.1,), n_states=(20.0,), seeds=1, steps=20,
+                                             out_size=3, in_size=4)
     assert not (tmp_path / "never").exists()        # nothing is run or written
 
 
@@ -157,7 +163,8 @@ def test_config_file(capsys, tmp_path):
     data = run_json(["--config", str(f)], capsys)
     assert [c["algorithm"] for c in data["cells"]] == ["c-ttv2"]
     assert data["config"]["program"]["steps"] == 12
-    assert data["config"]["algorithm_defaults"]["c-ttv2"]["in_chop_prob"] == 0.5
+    assert data["config"]["algorithm"] == {"in_chop_prob": 0.5}
+    assert data["resolved"]["algorithms"]["c-ttv2"]["in_chop_prob"] == 0.5
 
 
 def test_plot(capsys, tmp_path):
@@ -190,14 +197,12 @@ def test_constant_gradient_task_few_steps(capsys):
 
 
 def test_constant_gradient_config_records_the_gradient_used(capsys):
-    import inspect
-
-    from analogtrain.experiments import toy
-
     rc, out, err = run(["--task", "constant-gradient", "--print-config"], capsys)
     assert rc == 0, err
-    recorded = tomllib.loads(out)["program"]["gradient"]
-    used = inspect.signature(toy.run_toy).parameters["grad"].default
+    recorded = tomllib.loads(out)["toy"]["gradient"]
+    from analogtrain.config.toy import ToyConfig
+
+    used = ToyConfig().gradient
     assert recorded == used
 
 
@@ -272,7 +277,9 @@ def test_runtime_error_exit_1(capsys, tmp_path, monkeypatch):
     def boom(cfg, progress=None):
         raise NumericalError("non-finite weights in replica 0 at step 7")
 
-    monkeypatch.setattr(cli_program, "run_program", boom)
+    import analogtrain.experiments.program as prog
+
+    monkeypatch.setattr(prog, "run", boom)
     out_dir = tmp_path / "o"
     rc, out, err = run(["--algorithm", "ttv2", *TINY, "--out", str(out_dir)], capsys)
     assert rc == 1 and out == ""

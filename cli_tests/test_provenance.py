@@ -1,6 +1,6 @@
 """Every JSON output carries provenance, and ``verify`` recomputes fresh results.
 
-Provenance (``analogtrain.report.provenance``): ``schema_version``, ``analogtrain_version``,
+Provenance (``analogtrain.results.provenance``): ``schema_version``, ``analogtrain_version``,
 ``numpy_version``, ``config_hash``, ``rerun_args`` (the arguments without display options),
 and ``seed`` / ``seed_entropy`` for commands that take a seed. Checked on every JSON a
 command prints (``--json``) or writes (``summary.json`` under ``--out``). An output without
@@ -25,7 +25,7 @@ import pytest
 
 import analogtrain
 from analogtrain import datasets as ds
-from analogtrain import report
+from analogtrain.results import provenance as report
 from analogtrain.cli import main, rerun_args
 from analogtrain.seeding import seed_entropy
 

@@ -29,7 +29,8 @@ from analogtrain.config.loading import device_keys, parse_assignments, read_toml
 from analogtrain.config.update import UpdateConfig
 from analogtrain.engine.devices.presets import preset_names
 from analogtrain.errors import AnalogTrainError
-from analogtrain.experiments.train import TrainConfig, config_from_dict, validate_config
+from analogtrain.config.loader import load_config
+from analogtrain.config.train import TrainConfig
 
 try:
     from analogtrain.tools import fit as FIT
@@ -228,7 +229,7 @@ _TRAIN_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 def _typed_value(name: str):
     """A value of the field's own type (any range): ints for int fields, floats incl. nan/inf for
     float fields, any string for str fields."""
-    t = str(_TRAIN_FIELDS[name].type)
+    t = str(_TRAIN_FIELDS[name].type).replace(" | None", "")
     if t == "int":
         return st.integers(min_value=-10 ** 6, max_value=10 ** 6)
     if t == "float":
@@ -251,21 +252,25 @@ def typed_train_dicts(draw):
     if draw(st.booleans()):
         d["algo_sets"] = draw(st.dictionaries(st.text(max_size=8), scalars, max_size=3))
     if draw(st.booleans()):
-        d["device"] = {"preset": draw(preset_value), "values": draw(st.dictionaries(device_key, scalars, max_size=3)),
-                       "sets": draw(st.dictionaries(device_key, scalars, max_size=3))}
+        d["device"] = {"preset": draw(preset_value), **draw(st.dictionaries(device_key, scalars, max_size=3))}
     return d
 
 
 def _load_train(d):
-    cfg = config_from_dict(d)
-    validate_config(cfg)
-    return cfg
+    """A train config from a flat dict: ``algo_sets`` -> [algorithm], ``device`` -> [device], the rest [train]."""
+    d = dict(d)
+    data = {"kind": "train", "train": d}
+    if "algo_sets" in d:
+        data["algorithm"] = d.pop("algo_sets")
+    if "device" in d:
+        data["device"] = d.pop("device")
+    return load_config(data)
 
 
 @FUZZ
 @given(d=typed_train_dicts())
 def test_train_config_typed_values(d):
-    """Values of the right type but any range: validate_config rejects bad ones with ConfigError."""
+    """Values of the right type but any range: the config rejects bad ones with ConfigError."""
     cfg = succeeds_or_project_error(_load_train, d)
     if cfg is not None:
         assert cfg.epochs >= 1 and cfg.batch_size >= 1 and math.isfinite(cfg.lr) and cfg.lr > 0

@@ -1,7 +1,9 @@
 """The ``analogtrain`` command line: a click group and one module per subcommand.
 
-This layer only parses, validates at the edge, shows progress and formats results;
-the work happens in :mod:`analogtrain.experiments` and the engine. Every error the
+Each command maps its flags to config fields and calls one run function
+(:func:`analogtrain.cli.common.execute`); the configs validate themselves, the work happens
+in :mod:`analogtrain.experiments`, :mod:`analogtrain.tools` and the engine, and the results
+render themselves. Every error the
 project raises on purpose becomes one line on stderr and an exit code (2 for usage and
 configuration errors, 1 for failures while running); no traceback is shown unless
 ``ANALOGTRAIN_DEBUG=1``.
@@ -39,15 +41,13 @@ def cli(verbose: int, quiet: int) -> None:
                         format="analogtrain: %(message)s")
 
 
-def _register() -> None:
-    from analogtrain.cli import device as _device  # noqa: F401  (each module adds its command to ``cli``)
+#: the command modules; each adds its command to ``cli`` when imported
+COMMANDS = ("device", "device_fit", "program", "train", "estimate", "endurance", "data", "verify")
 
-    for name in ("program", "train", "estimate", "endurance", "data", "verify"):
-        try:
-            __import__(f"{__name__}.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__name__}.{name}":
-                raise
+
+def _register() -> None:
+    for name in COMMANDS:
+        __import__(f"{__name__}.{name}")
 
 
 def _one_line(text: str) -> str:
@@ -60,11 +60,13 @@ CURRENT_ARGS: list[str] = []
 #: options that only change where or how results are shown, not what is computed
 _DISPLAY_OPTIONS = {"--out": 1, "--plot": 1, "--json": 0, "--print-config": 0, "--no-progress": 0,
                     "--resume": 1, "-v": 0, "-q": 0, "--verbose": 0, "--quiet": 0}
+#: options whose value is a path: recorded as an absolute path, so the command means the same anywhere
+_PATH_OPTIONS = ("--config", "--device-config", "--data-dir")
 
 
 def rerun_args(args: list[str]) -> list[str]:
-    """The full argument list (subcommand included) without display options: what
-    ``verify`` passes to ``main`` (adding its own ``--json --out``) to recompute a result."""
+    """The full argument list (subcommand included) without display options, with the paths
+    of ``--config``, ``--device-config`` and ``--data-dir`` made absolute (provenance)."""
     out: list[str] = []
     i = 0
     while i < len(args):
@@ -73,9 +75,31 @@ def rerun_args(args: list[str]) -> list[str]:
         if key in _DISPLAY_OPTIONS:
             i += 1 + (_DISPLAY_OPTIONS[key] if "=" not in a else 0)
             continue
+        if key in _PATH_OPTIONS:
+            if "=" in a:
+                out.append(f"{key}={_abs(a.split('=', 1)[1])}")
+            elif i + 1 < len(args):
+                out += [a, _abs(args[i + 1])]
+                i += 2
+                continue
+            else:
+                out.append(a)
+            i += 1
+            continue
         out.append(a)
         i += 1
     return out
+
+
+def _abs(path: str) -> str:
+    from pathlib import Path
+
+    return str(Path(path).expanduser().resolve())
+
+
+def rerun_args_current() -> list[str]:
+    """:func:`rerun_args` of the running command (empty outside the CLI)."""
+    return rerun_args(CURRENT_ARGS)
 
 
 def pin_threads() -> None:
@@ -99,9 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     args = sys.argv[1:] if argv is None else list(argv)
     CURRENT_ARGS[:] = args
-    from analogtrain import report
-
-    report.RERUN_ARGS = rerun_args(args)
     debug = os.environ.get("ANALOGTRAIN_DEBUG", "") not in ("", "0")
     try:
         rv = cli.main(args=args, prog_name="analogtrain", standalone_mode=False)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
-from analogtrain import datasets, report
-from analogtrain.cli import cli
-from analogtrain.cli.options import progress_option, show_progress
+from analogtrain import datasets
+from analogtrain.cli import cli, rerun_args_current
+from analogtrain.cli.common import progress_option, show_progress
+from analogtrain.results.provenance import provenance
+from analogtrain.results.render import dumps, table
 from analogtrain.errors import ConfigError
 
 #: the data sets `data fetch` can download (registry entries whose files have mirrors)
@@ -79,11 +81,11 @@ def fetch_cmd(name: str, data_dir: Path | None, mirrors: tuple[str, ...], as_jso
     rows = [{"file": r.file, "action": r.action, "size": r.size, "sha256": r.sha256, "resumed": r.resumed,
              "url": r.url, "path": str(r.path)} for r in results]
     if as_json:
-        click.echo(report.dumps({**report.provenance("data fetch", {"dataset": name}, None), "dataset": name,
+        click.echo(dumps({**provenance("data fetch", {"dataset": name}, None, rerun_args_current()), "dataset": name,
                                  "data_dir": str(root), "data_dir_source": source, "files": rows}))
         return
     click.echo(f"data directory: {root} (from {source})")
-    click.echo(report.table([[r["file"], r["action"] + (" (resumed)" if r["resumed"] else ""), r["size"],
+    click.echo(table([[r["file"], r["action"] + (" (resumed)" if r["resumed"] else ""), r["size"],
                               r["path"]] for r in rows], ["file", "action", "bytes", "path"]))
 
 
@@ -95,11 +97,11 @@ def list_cmd(data_dir: Path | None, as_json: bool) -> None:
     root, source = datasets.describe_data_dir(data_dir)
     rows = datasets.dataset_status(root)
     if as_json:
-        click.echo(report.dumps({**report.provenance("data list", {"data_dir": str(root)}, None),
+        click.echo(dumps({**provenance("data list", {"data_dir": str(root)}, None, rerun_args_current()),
                                  "data_dir": str(root), "data_dir_source": source, "files": rows}))
         return
     click.echo(f"data directory: {root} (from {source})")
-    click.echo(report.table([[r["dataset"], r["file"], "yes" if r["present"] else "no",
+    click.echo(table([[r["dataset"], r["file"], "yes" if r["present"] else "no",
                               r["size"] if r["present"] else "-",
                               "yes" if r["verified"] else "no", r["path"]] for r in rows],
                             ["dataset", "file", "present", "bytes", "verified", "path"]))

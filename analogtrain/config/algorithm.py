@@ -1,11 +1,13 @@
 """Training-algorithm configurations (docs/algorithms.md §4, §5).
 
 Names follow the established simulator (aihwkit ``ChoppedTransferCompound``,
-``DynamicTransferCompound``, ``MixedPrecisionCompound``). Defaults of the transfer
-family mirror aihwkit's ReRamSB presets (``TTv2ReRamSBPreset``,
+``DynamicTransferCompound``, ``MixedPrecisionCompound``). The field defaults of the
+transfer family mirror aihwkit's ReRamSB presets (``TTv2ReRamSBPreset``,
 ``ChoppedTTv2ReRamSBPreset``, ``AGADReRamSBPreset``): fast_lr 0.5, auto_scale on,
-auto_granularity 1000, transfer every sample, one pulse max per W write; c-TTv2
-chops randomly with in_chop_prob 0.01, AGAD regularly with 0.02 and tail_weightening 5.
+auto_granularity 1000, transfer every sample, one pulse max per W write. Which
+algorithm uses which config, and each algorithm's named default settings (c-TTv2 chops
+randomly with in_chop_prob 0.01, AGAD regularly with 0.02; aihwkit's build_config
+values), are in the registry, :mod:`analogtrain.engine.algorithms.registry`.
 """
 
 from __future__ import annotations
@@ -15,26 +17,6 @@ from typing import ClassVar
 
 from analogtrain.errors import ConfigError
 from analogtrain.config.fields import param, validate
-
-ALGORITHMS = ("fp", "sgd", "mp", "ttv2", "c-ttv2", "agad")
-ALGORITHM_ALIASES = {
-    "floating-point": "fp", "floating_point": "fp", "float": "fp",
-    "analog-sgd": "sgd", "plain": "sgd",
-    "mixed-precision": "mp", "mixed_precision": "mp",
-    "tiki-taka-v2": "ttv2", "tt-v2": "ttv2",
-    "chopped-ttv2": "c-ttv2", "cttv2": "c-ttv2", "ttv3": "c-ttv2", "c_ttv2": "c-ttv2",
-    "ttv4": "agad",
-}
-
-
-def canonical_algorithm(name: str) -> str:
-    key = name.strip().lower()
-    key = ALGORITHM_ALIASES.get(key, key)
-    if key not in ALGORITHMS:
-        raise ConfigError(f"algorithm: unknown algorithm {name!r}; must be one of {', '.join(ALGORITHMS)} "
-                          f"(aliases: {', '.join(sorted(ALGORITHM_ALIASES))})")
-    return key
-
 
 @dataclass(frozen=True)
 class FloatingPointConfig:
@@ -138,54 +120,3 @@ class TransferConfig:
         import math
 
         return max(math.ceil(1.0 / self.in_chop_prob - 1e-12), 2) if self.in_chop_prob > 0 else 0
-
-
-#: the ReRamSB-preset defaults of each transfer algorithm
-TRANSFER_PRESETS = {
-    "ttv2": TransferConfig(in_chop_prob=0.0),
-    "c-ttv2": TransferConfig(in_chop_prob=0.01, in_chop_random=True),
-    "agad": TransferConfig(in_chop_prob=0.02, in_chop_random=False, dynamic_reference=True, tail_weightening=5.0),
-}
-#: aihwkit ``build_config`` defaults (fast_lr 0.1, desired_bl 5, p = 0.1, auto_granularity off); TTv2 gets
-#: the same auto-scaled A update as the others (build_config leaves it unscaled with fast_lr 1), so
-#: that TTv2, c-TTv2 and AGAD differ only in their readout
-TRANSFER_BUILD_CONFIG = {
-    "ttv2": TransferConfig(fast_lr=0.1, auto_granularity=0.0, desired_bl=5, in_chop_prob=0.0),
-    "c-ttv2": TransferConfig(fast_lr=0.1, auto_granularity=0.0, desired_bl=5, in_chop_prob=0.1),
-    "agad": TransferConfig(fast_lr=0.1, auto_granularity=0.0, desired_bl=5, in_chop_prob=0.1, in_chop_random=False,
-                           dynamic_reference=True),
-}
-
-ALGORITHM_CONFIGS = {"fp": FloatingPointConfig, "sgd": SGDConfig, "mp": MixedPrecisionConfig,
-                     "ttv2": TransferConfig, "c-ttv2": TransferConfig, "agad": TransferConfig}
-
-
-ALGO_STYLES = ("reramsb", "build-config")
-
-
-def default_algorithm_config(name: str, style: str = "reramsb"):
-    """The default config of an algorithm: ``reramsb`` (aihwkit's ReRamSB presets: fast_lr 0.5,
-    A-update BL 31, auto_granularity 1000, p 0.01/0.02) or ``build-config`` (aihwkit's
-    build_config: fast_lr 0.1, BL 5, no auto_granularity, p 0.1)."""
-    name = canonical_algorithm(name)
-    if style not in ALGO_STYLES:
-        raise ConfigError(f"--algo-style: must be one of {', '.join(ALGO_STYLES)} (got {style!r})")
-    if name in TRANSFER_PRESETS:
-        table = TRANSFER_PRESETS if style == "reramsb" else TRANSFER_BUILD_CONFIG
-        return table[name]
-    return ALGORITHM_CONFIGS[name]()
-
-
-def algorithm_keys(name: str) -> list[str]:
-    from analogtrain.config.fields import field_map
-
-    return sorted(field_map(ALGORITHM_CONFIGS[canonical_algorithm(name)]))
-
-
-def with_overrides(cfg, values: dict, section: str = "algorithm"):
-    """``cfg`` with ``values`` (strings allowed) applied and validated."""
-    from analogtrain.config.fields import build, to_dict
-
-    merged = to_dict(cfg)
-    merged.update(values)
-    return build(type(cfg), merged, section)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 from analogtrain.config.device import PulsedDevice, device_alias_table
+from analogtrain.config.fields import coerce, field_map
 from analogtrain.config.loading import resolve_device, split_scope
 from analogtrain.errors import ConfigError
 
@@ -93,8 +94,23 @@ class DeviceSpec:
         if self.preset is None and "model" not in self.as_dict():
             raise ConfigError("device.model: missing; give a preset (--preset NAME) or model = "
                               "\"soft_bounds_reference\" etc.", field="device.model")
-        for array in self.scopes() or (None,):
-            self.resolve(array)
+        devices = {array: self.resolve(array) for array in self.scopes() or (None,)}
+        object.__setattr__(self, "values", tuple((k, self._typed(k, v, devices)) for k, v in self.values))
+
+    @staticmethod
+    def _typed(key: str, value: Any, devices: Mapping[str | None, PulsedDevice]) -> Any:
+        """A value given as text (``--set dw_min=0.004``) as its field's type, so the spec holds
+        (and a config file records) numbers and booleans, not strings."""
+        if not isinstance(value, str):
+            return value
+        scope, name = split_scope(key)
+        dev = devices.get(scope) or next(iter(devices.values()))
+        f = field_map(type(dev)).get(name)
+        if f is not None:
+            return coerce(type(dev), f, value, f"device.{key}")
+        if name in ("n_states", "sigma_b", "gamma"):
+            return float(value)
+        return value
 
     # ------------------------------------------------------------------ building
     @classmethod

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
-from analogtrain.config.fields import param, validate
+from analogtrain.config.fields import check_types, param, validate
 from analogtrain.config.run import RunConfig
 from analogtrain.errors import ConfigError
 
@@ -37,6 +37,7 @@ class Assumptions:
     arrays_per_core: int = param(4, "arrays sharing one core's digital throughput", unit="arrays", ge=1)
 
     def __post_init__(self) -> None:
+        check_types(self, "estimate")
         validate(self, "estimate")
 
     @property

@@ -144,11 +144,13 @@ def _err(where: str, text: str) -> ConfigError:
     return ConfigError(f"{where}: {text}", field=where)
 
 
-def coerce(cls: type, f: dataclasses.Field, value: Any, where: str) -> Any:
+def coerce(cls: type, f: dataclasses.Field, value: Any, where: str, strict: bool = False) -> Any:
     """Convert ``value`` (from TOML or a ``KEY=VALUE`` string) to the field's type.
 
     Strings from the command line are parsed (``"0.5"`` -> 0.5, ``"true"`` -> True,
-    ``"a,b"`` -> ``("a", "b")`` for a tuple field). Raises ConfigError with the field
+    ``"a,b"`` -> ``("a", "b")`` for a tuple field). With ``strict`` (typed sources such as
+    TOML, which has real numbers and booleans) a string is refused for a number or boolean
+    field; a tuple field still accepts a comma string. Raises ConfigError with the field
     path ``where`` on a wrong type; ranges are checked later, by :func:`validate`.
     """
     typ, item = field_type(cls, f)
@@ -159,13 +161,19 @@ def coerce(cls: type, f: dataclasses.Field, value: Any, where: str) -> Any:
         raise _err(where, f"a value is required ({range_text(meta)})")
     if typ is tuple:
         if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
+            parts = [v.strip() for v in value.split(",")]
+            if len(parts) > 1 and not all(parts):
+                raise _err(where, f"empty value in the list {value!r}")
+            value = [v for v in parts if v]
         elif not isinstance(value, (list, tuple)):
             value = [value]
         if item is None:
             return tuple(value)
         return tuple(coerce_scalar(item, v, where) for v in value)
     if typ in (bool, int, float, str):
+        if strict and ((typ is not str and isinstance(value, str)) or (typ is int and isinstance(value, float))):
+            kind = {bool: "true or false", int: "an integer", float: "a number"}[typ]
+            raise _err(where, f"expected {kind} (got {value!r})")
         return coerce_scalar(typ, value, where)
     return value
 

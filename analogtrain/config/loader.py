@@ -71,6 +71,7 @@ class Layer:
     preset: str | None = None
     base_dir: Path | None = None
     table_labels: dict[str, list[str]] = field(default_factory=dict)
+    typed: bool = False
 
     def add_table(self, name: str, values: Mapping[str, Any], label: str | None = None) -> None:
         self.tables.setdefault(name, []).append(dict(values))
@@ -89,7 +90,7 @@ def file_layer(data: Mapping[str, Any], cls: type, label: str, base_dir: Path | 
     kind = data.pop("kind", None)
     if kind is not None and kind != cls.kind:
         raise ConfigError(f"{label}: kind = {kind!r}, expected {cls.kind!r} for this command", field="kind")
-    layer = Layer(label=label, base_dir=base_dir)
+    layer = Layer(label=label, base_dir=base_dir, typed=True)
     known = {cls.section, *cls.tables}
     scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
     tables = {k: v for k, v in data.items() if isinstance(v, dict)}
@@ -102,10 +103,23 @@ def file_layer(data: Mapping[str, Any], cls: type, label: str, base_dir: Path | 
             tables["device"] = scalars
         else:
             k = sorted(scalars)[0]
-            raise ConfigError(unknown_key_message(label, k, [cls.section, *cls.tables]), field=k)
+            raise ConfigError(f"{label}: top-level key {k!r}: expected the tables "
+                              + ", ".join(f"[{t}]" for t in [cls.section, *cls.tables]), field=k)
+    if not tables:
+        raise ConfigError(f"{label}: no [{cls.section}] table"
+                          + (f" (nor {', '.join(f'[{t}]' for t in cls.tables)})" if cls.tables else ""),
+                          field=cls.section)
     for name, t in tables.items():
         if name == cls.section:
-            layer.own.update(t)
+            own = dict(t)
+            fields = set(field_map(cls))
+            for sub in [k for k in own if k in cls.tables]:     # [program] sweep = {...}: a table inline
+                if isinstance(own[sub], dict):
+                    layer.add_table(sub, own.pop(sub))
+                elif sub not in fields:
+                    raise ConfigError(f"{label}: {cls.section}.{sub} must be a table ([{sub}] KEY = value)",
+                                      field=f"{cls.section}.{sub}")
+            layer.own.update(own)
         else:
             layer.add_table(name, t)
     return layer
@@ -125,7 +139,7 @@ def device_file_layer(path: str | Path) -> Layer:
         {k: v for k, v in data.items() if not isinstance(v, dict) and k != "kind"}
     if not table:
         raise ConfigError(f"device file {p}: no [device] table and no device keys", field="device")
-    layer = Layer(label=f"device file {p}", base_dir=p.resolve().parent)
+    layer = Layer(label=f"device file {p}", base_dir=p.resolve().parent, typed=True)
     layer.add_table("device", table)
     return layer
 
@@ -192,7 +206,7 @@ def build_config(cls: type, layers: Sequence[Layer]):
     for fname, (value, layer, key) in raw.items():
         f = next(ff for ff in dataclasses.fields(cls) if ff.name == fname)
         try:
-            v = coerce(cls, f, value, f"{section}.{fname}")
+            v = coerce(cls, f, value, f"{section}.{fname}", strict=layer.typed)
         except ConfigError as e:
             raise _relabel(e, layer, key, section) from None
         if fname in cls.paths and isinstance(v, str):

@@ -196,10 +196,24 @@ class ProgramConfig(RunConfig):
             hit = axes.get(name) or (axes.get(f"{scope}.{name}") if scope else None)
             if name == "reference_std" and self._offset_arrays_cover(scope):
                 hit = "the sigma_r axis"
-            if hit:
+            if hit and self._effective(key):
                 raise ConfigError(f"device.{key}: overridden by {hit} in every cell, so it would have no effect; "
                                   "remove it" + (" or give n_states = \"device\" (--n-states device)"
                                                  if "n_states" in hit else ""), field=f"device.{key}")
+
+    def _effective(self, key: str) -> bool:
+        """Whether the user's ``key`` changes the device at all (a device file lists every field,
+        most at their default: those change nothing, so an axis overriding them loses nothing)."""
+        scope, _ = split_scope(key)
+        array = scope or "W"
+        without = DeviceSpec(self.device.preset, tuple((k, v) for k, v in self.device.values if k != key)) \
+            if (self.device.preset is not None or key != "model") else None
+        if without is None:
+            return True
+        try:
+            return without.resolve(array) != self.device.resolve(array)
+        except ConfigError:
+            return True
 
     def _offset_arrays_cover(self, scope: str | None) -> bool:
         arrays = set(self.sigma_r_arrays)

@@ -124,7 +124,10 @@ class TrainConfig(RunConfig):
         from analogtrain.engine.nn.models import model_spec
 
         spec = model_spec(self.model)
-        data = dataset_spec(self.dataset, "train.dataset")
+        try:
+            data = dataset_spec(self.dataset)
+        except ConfigError as e:
+            raise ConfigError(f"train.{e}", field="train.dataset") from None
         if data.name not in spec.datasets:
             raise ConfigError(f"train.dataset: model {self.model} does not train on dataset {self.dataset}; "
                               f"{self.model} trains on {' or '.join(spec.datasets)}", field="train.dataset")

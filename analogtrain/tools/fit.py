@@ -698,7 +698,7 @@ def fit(data: list[DeviceData], model: str = "auto", normalise: str = "auto", su
 
 def device_toml(result: dict, source: str = "") -> str:
     """TOML text of the chosen model's ``[device]`` table, with the fit summary as comments."""
-    from analogtrain import report
+    from analogtrain.results.render import to_toml
 
     dev = result["device_config"]
     sp = result["symmetry_point"]
@@ -713,7 +713,7 @@ def device_toml(result: dict, source: str = "") -> str:
         f" / {result['normalisation']['scale']:.6g}",
         "use: analogtrain device --device-config FILE   (also program / train --device-config FILE)",
     ])
-    return report.to_toml({"device": dev}, header=header)
+    return to_toml({"device": dev}, header=header)
 
 
 def run(cfg):

@@ -1,6 +1,9 @@
 """Golden-reference comparison: recompute a recorded result and compare it with tolerances.
 
-``compare(golden, new)`` walks two JSON trees and two sets of arrays. Integers and
+:func:`recompute` runs a recorded result again from the run config it carries (its
+``config`` block names the kind and holds every setting, paths absolute, so this works
+from any directory). :func:`compare_json` and :func:`compare_arrays` walk two JSON trees
+and two sets of arrays. Integers and
 booleans (pulse counts, sample counts, flags) must be equal; floats must satisfy
 ``|a - b| <= atol + rtol |b|``; strings must be equal; NaN matches NaN. Keys that
 describe the run rather than its result (timestamps, wall times, versions, platform)
@@ -33,6 +36,16 @@ class Difference:
     @property
     def score(self) -> float:
         return math.inf if self.kind != "value" else self.rel_diff
+
+
+def recompute(golden: dict) -> tuple[dict, dict[str, np.ndarray]]:
+    """(the JSON object, the arrays) of a fresh run of the config recorded in ``golden``."""
+    from analogtrain.api import run
+    from analogtrain.config.loader import load_config
+    from analogtrain.results.render import to_jsonable
+
+    res = run(load_config(golden["config"]))
+    return to_jsonable(res.to_dict()), {k: np.asarray(v) for k, v in res.arrays().items()}
 
 
 def _num(v):

@@ -1,4 +1,4 @@
-"""The constant-gradient toy of the paper's Fig. 3 (``experiments.toy.run_toy``).
+"""The constant-gradient toy of the paper's Fig. 3 (``experiments.toy.run``).
 
 A constant positive mean gradient (plus noise) means the correct W moves *down*. With a
 reference offset (A's reference 0.8 below its symmetry point, so A reads ~+0.8 too high at
@@ -16,7 +16,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analogtrain.experiments.toy import run_toy
+from analogtrain.config.toy import ToyConfig
+from analogtrain.experiments.toy import run
+
+
+def run_toy(**kw):
+    return run(ToyConfig(**kw))
 
 LABELS = ["ttv2", "ttv2+offset", "c-ttv2", "c-ttv2+offset", "agad", "agad+offset"]
 
@@ -35,7 +40,7 @@ def test_shapes_and_labels(toy):
     np.testing.assert_array_equal(toy.steps, np.arange(1, 61) * 25)
     assert toy.w_mean.shape == toy.a_mean.shape == (6, 60)
     np.testing.assert_array_equal(toy.final_w, toy.w_mean[:, -1])
-    assert toy.expected_direction == -1
+    assert toy.body()["expected_direction"] == "W decreases"
 
 
 def test_ttv2_without_offset_moves_down(toy):
@@ -66,8 +71,8 @@ def test_cttv2_slows_down_instead_of_breaking(toy):
 
 
 def test_same_seed_same_result():
-    a = run_toy(steps=200, seed=3, algorithms=("ttv2",))
-    b = run_toy(steps=200, seed=3, algorithms=("ttv2",))
+    a = run_toy(steps=200, seed=3, algorithm=("ttv2",))
+    b = run_toy(steps=200, seed=3, algorithm=("ttv2",))
     assert a.labels == ["ttv2", "ttv2+offset"]
     np.testing.assert_array_equal(a.w_mean, b.w_mean)
     np.testing.assert_array_equal(a.a_mean, b.a_mean)

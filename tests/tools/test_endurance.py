@@ -12,7 +12,9 @@ from analogtrain.engine.algorithms import build_stack
 from analogtrain.config.fields import to_dict
 from analogtrain.config.io import IO_PRESETS
 from analogtrain.errors import ConfigError, InputError
-from analogtrain.experiments.program import DeviceSource, ProgramConfig, build_replicas, run_program
+from analogtrain.config.program import ProgramConfig
+from analogtrain.results.arrays import algorithm_arrays
+from analogtrain.experiments.program import run as run_program
 from analogtrain.seeding import generator
 from analogtrain.engine.tile import AnalogTile
 
@@ -20,9 +22,9 @@ from analogtrain.engine.tile import AnalogTile
 # ----------------------------------------------------------------------------- exactness
 def test_counts_equal_tile_counters_of_a_stack():
     """Run a TTv2 / c-TTv2 / AGAD stack with counters on and compare every total and max exactly."""
-    cfg = ProgramConfig(out_size=4, in_size=6, steps=150, algorithms=("ttv2", "c-ttv2", "agad"), n_states=(20,),
-                        sigma_r=(0.0,), seeds=1, count_pulses=True, device=DeviceSource())
-    reps = build_replicas(cfg)
+    cfg = ProgramConfig(out_size=4, in_size=6, steps=150, algorithm=("ttv2", "c-ttv2", "agad"), n_states=(20,),
+                        sigma_r=(0.0,), seeds=1, count_pulses=True)
+    reps = cfg.replicas
     alg = build_stack([r.algorithm for r in reps], [r.alg_cfg for r in reps], [r.dev_w for r in reps],
                       [r.dev_a for r in reps], 4, 6, io=IO_PRESETS["perfect"], seed=0,
                       replica_seeds=[0, 0, 0], count_pulses=True)
@@ -32,9 +34,7 @@ def test_counts_equal_tile_counters_of_a_stack():
         x = np.broadcast_to(rng.uniform(-1, 1, 6).astype(np.float32), (3, 6))
         d = alg.forward(x) - (w_star @ x[0])[None, :]
         alg.update(x, d, 0.1)
-    run = E.from_program_arrays({k: np.array(v) for k, v in alg.arrays().items()},
-                                [{"algorithm": r.algorithm} for r in reps], cfg.steps, {},
-                                alg_cfgs=[to_dict(r.alg_cfg) for r in reps])
+    run = E.from_program({k: np.array(v) for k, v in algorithm_arrays(alg).items()}, cfg)
     res = E.analyse(run)
     rows = {(r["group"], r["array"]): r for r in res["arrays"]}
     assert {a for _, a in rows} == {"A", "W", "R"}
@@ -52,7 +52,7 @@ def test_counts_equal_tile_counters_of_a_stack():
 
 
 def test_counts_equal_counters_of_run_program():
-    cfg = ProgramConfig(out_size=5, in_size=5, steps=120, algorithms=("ttv2", "sgd", "mp", "fp"), n_states=(20,),
+    cfg = ProgramConfig(out_size=5, in_size=5, steps=120, algorithm=("ttv2", "sgd", "mp", "fp"), n_states=(20,),
                         sigma_r=(0.0,), seeds=2, count_pulses=True)
     res = run_program(cfg)
     run = E.from_program_result(res)
@@ -65,7 +65,7 @@ def test_counts_equal_counters_of_run_program():
                 continue
             row = by[(f"replica {i}", name)]
             assert row["pulses"]["total"] == t and row["matches_summary"] is True
-            up, down = res.arrays[f"{name}.up_pulses"][i], res.arrays[f"{name}.down_pulses"][i]
+            up, down = res.arrays()[f"{name}.up_pulses"][i], res.arrays()[f"{name}.down_pulses"][i]
             assert row["pulses"]["up"] == int(up.sum()) and row["pulses"]["down"] == int(down.sum())
     assert not any(k[0] in ("replica 6", "replica 7") for k in by)   # fp has no devices
     assert by[("replica 2", "W")]["algorithm"] == "sgd"
@@ -190,7 +190,9 @@ def test_load_run_errors(tmp_path):
     (d / "summary.json").write_text("{not json")
     with pytest.raises(InputError, match="not valid JSON"):
         E.load_run(d)
-    (d / "summary.json").write_text(json.dumps({"command": "program", "steps": 10, "replicas": [{"algorithm": "sgd"}]}))
+    cfg = ProgramConfig(algorithm=("sgd",), n_states=(20.0,), sigma_r=(0.0,), seeds=1, steps=10, out_size=2,
+                        in_size=2)
+    (d / "summary.json").write_text(json.dumps({"schema_version": 2, "config": cfg.to_dict()}))
     with pytest.raises(InputError, match="no arrays.npz"):
         E.load_run(d)
     (d / "arrays.npz").write_bytes(b"PK\x03\x04 truncated")
@@ -201,7 +203,14 @@ def test_load_run_errors(tmp_path):
         E.load_run(d)
     np.savez(d / "arrays.npz", **{"W.up_pulses": np.ones((1, 2, 2), dtype=np.int64),
                                  "W.down_pulses": np.full((1, 2, 2), 0.5)})
-    with pytest.raises(InputError, match="not exact non-negative integers"):
+    with pytest.raises(InputError, match="must be integers"):
+        E.load_run(d)
+    np.savez(d / "arrays.npz", **{"W.up_pulses": np.ones((1, 2, 2), dtype=np.int64),
+                                 "W.down_pulses": np.array([[[-3, 1], [0, 0]]])})
+    with pytest.raises(InputError, match="not non-negative integers"):
+        E.load_run(d)
+    (d / "summary.json").write_text(json.dumps({"command": "program", "steps": 10, "replicas": []}))
+    with pytest.raises(InputError, match="not the summary of a program or train run"):
         E.load_run(d)
     (d / "summary.json").write_text(json.dumps({"hello": 1}))
     with pytest.raises(InputError, match="not the summary of a program or train run"):

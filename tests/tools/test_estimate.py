@@ -8,6 +8,8 @@ import math
 import pytest
 
 from analogtrain.tools import estimate as est
+from analogtrain.config.estimate import EstimateConfig
+from analogtrain.config.loader import load_config
 from analogtrain.errors import ConfigError
 
 D = est.DEFAULTS
@@ -198,10 +200,14 @@ def test_plan_default_and_selection():
     ({"n": 2.5}, "--n"), ({"n_s": True}, "--n-s"), ({"t_pulse": "5"}, "--t-pulse"),
     ({"t_mvm": float("nan")}, "--t-mvm"), ({"tflops": float("inf")}, "--tflops"),
 ])
-def test_invalid_assumptions_raise_config_error_naming_the_flag(change, flag):
+def test_invalid_assumptions_raise_config_error_naming_the_field(change, flag):
+    field = next(iter(change))
     with pytest.raises(ConfigError) as ei:
         D.replace(**change)
-    assert str(ei.value).startswith(flag + ":")
+    assert str(ei.value).startswith(f"estimate.{field}:")
+    with pytest.raises(ConfigError) as ei:             # the run config has the same fields and checks
+        EstimateConfig(**change)
+    assert str(ei.value).startswith(f"estimate.{field}:")
 
 
 def test_zero_times_are_allowed_and_frozen():
@@ -211,12 +217,17 @@ def test_zero_times_are_allowed_and_frozen():
         D.n = 3  # type: ignore[misc]
 
 
-def test_check_value_uses_the_given_label():
-    with pytest.raises(ConfigError, match=r"^cfg.toml: estimate.n_s: must be an integer >= 1 \(got 0\)$"):
-        est.check_value("n_s", 0, "cfg.toml: estimate.n_s")
-    assert est.check_value("t_pulse", 3, "x") == 3.0 and isinstance(est.check_value("t_pulse", 3, "x"), float)
+def test_a_config_file_value_is_labelled_with_the_file(tmp_path):
+    f = tmp_path / "cfg.toml"
+    f.write_text("[estimate]\nn_s = 0\n")
+    with pytest.raises(ConfigError, match=r"^config file .*cfg.toml: estimate.n_s: must be >= 1 \(got 0\)$"):
+        load_config(f)
+    f.write_text("[estimate]\nt_pulse = 3\n")
+    assert load_config(f).t_pulse == 3.0 and isinstance(load_config(f).t_pulse, float)
 
 
 def test_unknown_algorithm():
-    with pytest.raises(ConfigError, match="--algorithm"):
+    with pytest.raises(ConfigError, match="estimate.algorithm"):
         est.canonical("adam")
+    with pytest.raises(ConfigError, match="does not cover 'fp'"):
+        est.canonical("fp")

@@ -82,8 +82,17 @@ class Model:
         for i, layer in enumerate(self.layers):
             x = layer.forward(x, train)
             if self.first_bad_layer is None and not np.isfinite(x).all():
-                self.first_bad_layer = f"layer{i} ({type(layer).__name__})"
+                self.first_bad_layer = self.layer_name(i)
         return x
+
+    def layer_name(self, i: int) -> str:
+        """``"layerK (AnalogLinear)"`` for the K-th analog layer, ``"layer i (Activation)"`` (its position)
+        for the others."""
+        layer = self.layers[i]
+        if layer.analog:
+            k = sum(1 for l in self.layers[:i] if l.analog)
+            return f"layer{k} ({type(layer).__name__})"
+        return f"layer {i} ({type(layer).__name__})"
 
     def backward(self, grad):
         for layer in reversed(self.layers):
@@ -136,20 +145,23 @@ class Model:
                 out[f"{name}.{arr}"] = n
         return out
 
-    def bad_array(self) -> str | None:
-        """``'layerK.ARRAY'`` of the first device array or digital state (W, A, H, P, ...) holding
-        NaN or inf, or None."""
+    def bad_array(self) -> tuple[str, str | None, str] | None:
+        """``(layer, array, field)`` of the first array holding NaN or inf (a device array's
+        weights: ``("layer0", "W", "weights")``; digital state: ``("layer0", None, "H")``), or None."""
         for name, layer in self.analog_layers():
             alg = layer.alg
-            named = {**{a: t.w for a, t in alg.tiles().items()}, **alg.hidden()}
+            named = [((a, "weights"), t.w) for a, t in alg.tiles().items()]
+            named += [((a, "persistent_weights"), t.w_persistent) for a, t in alg.tiles().items()
+                      if t.w_persistent is not None]
+            named += [((None, f), v) for f, v in alg.hidden().items()]
             if not alg.tiles():
-                named["W"] = alg.weights()
+                named.append((("W", "weights"), alg.weights()))
             if getattr(layer, "b", None) is not None:
-                named["bias"] = layer.b
-            for k, v in named.items():
+                named.append(((None, "bias"), layer.b))
+            for (array, field_name), v in named:
                 v = np.asarray(v)
                 if np.issubdtype(v.dtype, np.floating) and not np.all(np.isfinite(v)):
-                    return f"{name}.{k}"
+                    return name, array, field_name
         return None
 
 

@@ -9,7 +9,9 @@ import numpy as np
 from analogtrain.engine.algorithms import AnalogSGD, FloatingPoint, build_stack
 from analogtrain.config import ConstantStepDevice, IOConfig
 from analogtrain.config.algorithm import FloatingPointConfig, SGDConfig
-from analogtrain.experiments.program import DeviceSource, ProgramConfig, run_program
+from analogtrain.config.device_spec import DeviceSpec
+from analogtrain.config.program import ProgramConfig
+from analogtrain.experiments.program import run as run_program
 
 
 # --------------------------------------------------------------------------- floating point
@@ -41,12 +43,12 @@ def test_fp_update_and_mvms_are_exact():
 def test_fp_converges_exactly_in_the_program_task():
     """FP on the default 20x20 linear task: W -> W* to float32 precision (error < 1e-4 %),
     from about 10 % at the start (std of U(-0.5, 0.5) / range 2 = 14.4 %)."""
-    cfg = ProgramConfig(algorithms=("fp",), n_states=(), sigma_r=(0.0,), seeds=1, lr=(0.1,), steps=3000,
+    cfg = ProgramConfig(algorithm=("fp",), n_states=(), sigma_r=(0.0,), seeds=1, lr=(0.1,), steps=3000,
                         io="perfect")
     res = run_program(cfg)
     assert res.traces[0, 0] > 1.0
     assert res.final_error[0] < 1e-4
-    assert res.arrays["W"].shape == (1, 20, 20)
+    assert res.arrays()["W.weights"].shape == (1, 20, 20)          # digital weights, named as a tile's
 
 
 # ------------------------------------------------------------------------------- analog SGD
@@ -80,8 +82,8 @@ def test_sgd_symmetric_device_converges_in_the_program_task():
     (dw = 2e-4 = 0.01 % of the range) and perfect I/O on a 5x5 task: the weight error drops from
     ~10 % to below 0.05 % (5 device steps; the stochastic pulse updates leave W jittering about
     one step around W*)."""
-    cfg = ProgramConfig(algorithms=("sgd",), n_states=(10000,), sigma_r=(0.0,), seeds=2, lr=(0.1,), steps=2000,
-                        out_size=5, in_size=5, io="perfect", device=DeviceSource(preset="symmetric"))
+    cfg = ProgramConfig(algorithm=("sgd",), n_states=(10000,), sigma_r=(0.0,), seeds=2, lr=(0.1,), steps=2000,
+                        out_size=5, in_size=5, io="perfect", device=DeviceSpec("symmetric"))
     res = run_program(cfg)
     dw = res.replicas[0].dev_w.dw_min
     assert math.isclose(dw, 2e-4)

@@ -22,7 +22,7 @@ import pytest
 from analogtrain.engine.algorithms import TransferFamily
 from analogtrain.engine.algorithms.sgd import AnalogSGD
 from analogtrain.config import IOConfig, UpdateConfig, resolve_device
-from analogtrain.config.algorithm import TRANSFER_BUILD_CONFIG
+from analogtrain.engine.algorithms.registry import algorithm_spec
 from analogtrain.seeding import generator
 from analogtrain.engine.tile import AnalogTile
 
@@ -43,7 +43,7 @@ def _transfer(name, out, inp):
     a, w = _tile(out, inp, 1), _tile(out, inp, 2)
     w.update_cfg = UpdateConfig(desired_bl=1, update_management=False, update_bl_management=False)
     # fast_lr 2 (k = 10 coincidences at the largest entries): deterministic counts are not all 0
-    cfg = dataclasses.replace(TRANSFER_BUILD_CONFIG[name], fast_lr=2.0)
+    cfg = dataclasses.replace(algorithm_spec(name).default_config("build-config"), fast_lr=2.0)
     return TransferFamily(a, w, [cfg], generator(3, "chopper"), names=[name])
 
 

@@ -1,11 +1,11 @@
-"""Atomic output files (report.py)."""
+"""Atomic output files (results/files.py)."""
 
 import os
 import stat
 
 import pytest
 
-from analogtrain import report
+from analogtrain.results import files as report
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o077])
