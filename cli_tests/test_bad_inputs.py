@@ -368,14 +368,13 @@ def _drop_npz(fx: Path, run: Path) -> None:
     (run / "checkpoint-epoch0001.npz").unlink()
 
 
-def _bad_config_json(fx: Path, run: Path) -> None:
-    (run / "config.json").write_text('{"model": "fc3", "bogus": 1}')
+def _bad_config_toml(fx: Path, run: Path) -> None:
+    (run / "config.toml").write_text('kind = "train"\n[train]\nmodel = "fc3"\nbogus = 1\n')
 
 
-def _config_json_wrong_types(fx: Path, run: Path) -> None:
-    d = json.loads((run / "config.json").read_text())
-    d["device"] = 5
-    (run / "config.json").write_text(json.dumps(d))
+def _config_toml_wrong_types(fx: Path, run: Path) -> None:
+    text = (run / "config.toml").read_text()
+    (run / "config.toml").write_text(text.replace("epochs = 1", 'epochs = "one"'))
 
 
 def _shape_mismatch(fx: Path, run: Path) -> None:
@@ -527,7 +526,7 @@ CASES: list[Case] = [
     C("program-sweep-unknown-key", [*PROG, "--sweep", "bogus=1,2"], 2, ["bogus"]),
     C("program-sweep-nan", [*PROG, "--n-states", "device", "--sweep", "dw_min=nan"], 2, ["dw_min", "nan"]),
     C("program-zip-unequal", [*PROG, "--sweep", "up_down=0.1,0.2", "--sweep", "dw_min_std=0.1", "--zip"], 2,
-      ["--sweep", "--zip"]),
+      ["--zip", "sweep up_down: 2"]),
     C("program-algo-set-unknown", [*PROG, "--algo-set", "bogus=1"], 2, ["algorithm.bogus"]),
     C("program-algo-set-inf", [*PROG, "--algorithm", "agad", "--algo-set", "fast_lr=inf"], 2, ["fast_lr"]),
     C("program-io-unknown", [*PROG, "--io", "nope"], 2, ["--io"]),
@@ -569,9 +568,9 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- train: flags
     C("train-unknown-model", [*TRAIN, "--model", "nope"], 2, ["--model"]),
     C("train-lenet-on-warpeace", [*TRAIN, "--model", "lenet", "--dataset", "warpeace"], 2,
-      ["--model lenet", "--dataset warpeace"]),
-    C("train-lstm-on-mnist", [*TRAIN, "--model", "lstm", "--dataset", "mnist"], 2, ["--model lstm", "mnist"]),
-    C("train-lenet-on-digits", [*TRAIN, "--model", "lenet"], 2, ["lenet", "28x28"],
+      ["model lenet", "--dataset", "warpeace"]),
+    C("train-lstm-on-mnist", [*TRAIN, "--model", "lstm", "--dataset", "mnist"], 2, ["model lstm", "--dataset", "mnist"]),
+    C("train-lenet-on-digits", [*TRAIN, "--model", "lenet"], 2, ["lenet", "digits", "8x8"],
       fails=(OutputLeft,)),
     C("train-lr-nan", [*TRAIN, "--lr", "nan"], 2, ["--lr", "nan"]),
     C("train-lr-inf", [*TRAIN, "--lr", "inf"], 2, ["--lr", "inf"]),
@@ -656,10 +655,10 @@ CASES: list[Case] = [
       ["checkpoint.json"], out=None, setup=_copy_run(mutate=_truncate_checkpoint), keep="run", fails=(RunDirModified,)),
     C("resume-missing-npz", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
       ["checkpoint-epoch0001.npz"], out=None, setup=_copy_run(mutate=_drop_npz), keep="run", fails=(RunDirModified,)),
-    C("resume-bad-config-json", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
-      ["config.json"], out=None, setup=_copy_run(mutate=_bad_config_json), keep="run"),
-    C("resume-config-json-wrong-types", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
-      ["config.json"], out=None, setup=_copy_run(mutate=_config_json_wrong_types), keep="run"),
+    C("resume-bad-config-toml", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
+      ["config.toml", "bogus"], out=None, setup=_copy_run(mutate=_bad_config_toml), keep="run"),
+    C("resume-config-toml-wrong-types", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
+      ["config.toml", "train.epochs"], out=None, setup=_copy_run(mutate=_config_toml_wrong_types), keep="run"),
     C("resume-shape-mismatch", ["train", "--resume", "{tmp}/run", "--epochs", "2", "--no-progress"], 2,
       ["--resume", "shape"], out=None, setup=_copy_run(mutate=_shape_mismatch), keep="run", fails=(RunDirModified,)),
     # ---------------------------------------------------------------- estimate
@@ -675,7 +674,7 @@ CASES: list[Case] = [
     C("estimate-empty-algorithm-name", ["estimate", "--algorithm", "agad,"], 2, ["--algorithm"], out="plot"),
     C("estimate-sweep-zero", ["estimate", "--sweep-n", "0,1"], 2, ["--sweep-n"], out="plot"),
     C("estimate-sweep-not-int", ["estimate", "--sweep-n", "a,b"], 2, ["--sweep-n"], out="plot"),
-    C("estimate-n-and-sweep", ["estimate", "--n", "10", "--sweep-n", "10,20"], 2, ["--n", "--sweep-n"],
+    C("estimate-n-and-sweep", ["estimate", "--n", "10", "--sweep-n", "10,20"], 2, ["--n", "sweep_n"],
       out="plot"),
     C("estimate-config-missing", ["estimate", "--config", "{tmp}/missing.toml"], 2, ["missing.toml"], out="plot"),
     C("estimate-config-empty", ["estimate", "--config", "{fx}/empty.toml"], 2, ["empty.toml", "[estimate]"],

@@ -122,7 +122,7 @@ def flag_layer(cls: type, ctx: click.Context, params: dict[str, Any], sweep_item
     virtual keys), ``--preset``, ``--set`` (device), ``--algo-set`` (algorithm) and ``--sweep``."""
     layer = Layer(label="flags")
     opts = {p.name: p for p in ctx.command.params}
-    names = {f.name for f in dataclasses.fields(cls)} | set(cls.virtual)
+    names = ({f.name for f in dataclasses.fields(cls)} - set(cls.tables.values())) | set(cls.virtual)
     for name, value in params.items():
         if name not in names or value is None or value == ():
             continue

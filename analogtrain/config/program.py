@@ -150,8 +150,8 @@ class ProgramConfig(RunConfig):
                 raise ConfigError(unknown_key_message("algorithm", k.split(".", 1)[1], sorted(known)),
                                   field=f"sweep.{k}")
         if self.zip and self.sweep and len({len(v) for _, v in self.sweep}) != 1:
-            raise ConfigError("sweep: with zip = true every sweep needs the same number of values (got "
-                              + ", ".join(f"{k}: {len(v)}" for k, v in self.sweep) + ")", field="program.zip")
+            raise ConfigError("program.zip: zipped sweeps need the same number of values (got "
+                              + ", ".join(f"sweep {k}: {len(v)}" for k, v in self.sweep) + ")", field="program.zip")
         specs = [algorithm_spec(a) for a in self.algorithm]
         for arr in self.sigma_r_arrays:
             if arr == "gradient":

@@ -129,7 +129,8 @@ class TrainConfig(RunConfig):
         except ConfigError as e:
             raise ConfigError(f"train.{e}", field="train.dataset") from None
         if data.name not in spec.datasets:
-            raise ConfigError(f"train.dataset: model {self.model} does not train on dataset {self.dataset}; "
+            shape = f" ({_shape(data.image_shape)} images)" if data.image_shape else ""
+            raise ConfigError(f"train.dataset: model {self.model} does not train on dataset {self.dataset}{shape}; "
                               f"{self.model} trains on {' or '.join(spec.datasets)}", field="train.dataset")
         if spec.image_shape is not None and tuple(data.image_shape or ()) != spec.image_shape:
             raise ConfigError(f"train.dataset: model {self.model} needs {_shape(spec.image_shape)} images "
