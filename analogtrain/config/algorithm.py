@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from analogtrain.errors import ConfigError
-from analogtrain.config.fields import param, validate
+from analogtrain.config.fields import check_types, param, validate
 
 @dataclass(frozen=True)
 class FloatingPointConfig:
@@ -25,6 +25,7 @@ class FloatingPointConfig:
     name: ClassVar[str] = "fp"
 
     def __post_init__(self) -> None:
+        check_types(self, "algorithm")
         validate(self, "algorithm")
 
 
@@ -35,6 +36,7 @@ class SGDConfig:
     name: ClassVar[str] = "sgd"
 
     def __post_init__(self) -> None:
+        check_types(self, "algorithm")
         validate(self, "algorithm")
 
 
@@ -62,6 +64,7 @@ class MixedPrecisionConfig:
     desired_bl: int = param(31, "maximal pulse-train length of the W writes", unit="slots", ge=1, le=64)
 
     def __post_init__(self) -> None:
+        check_types(self, "algorithm")
         validate(self, "algorithm")
         if self.n_rows_per_transfer == 0:
             raise ConfigError("algorithm.n_rows_per_transfer: must be >= 1 or -1 (all rows) (got 0)")
@@ -110,6 +113,7 @@ class TransferConfig:
     desired_bl: int = param(31, "maximal pulse-train length of the A update", unit="slots", ge=1, le=64)
 
     def __post_init__(self) -> None:
+        check_types(self, "algorithm")
         validate(self, "algorithm")
         if self.dynamic_reference and self.in_chop_prob <= 0:
             raise ConfigError("algorithm.in_chop_prob: AGAD needs a chopper, must be in (0, 1] (got 0)")

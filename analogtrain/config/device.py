@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from analogtrain.errors import ConfigError
-from analogtrain.config.fields import param, validate
+from analogtrain.config.fields import check_types, param, validate
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,7 @@ class PulsedDevice:
     subtract_symmetry_point: bool = param(False, "add each device's symmetry point to its reference, so it reads 0 there")
 
     def __post_init__(self) -> None:
+        check_types(self, "device")
         validate(self, "device")
         if not self.w_min < self.w_max:
             raise ConfigError(f"device.w_min: must be < w_max (got w_min={self.w_min:g}, w_max={self.w_max:g})")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import math
 import sys
 import typing
@@ -101,6 +102,15 @@ _SIMPLE = {"bool": bool, "int": int, "float": float, "str": str}
 def field_type(cls: type, f: dataclasses.Field) -> tuple[type, type | None]:
     """(type, element type) of a field: ``(float, None)``, ``(tuple, float)`` for
     ``tuple[float, ...]``, ``(object, None)`` for anything else (nested configs)."""
+    return _field_types(cls).get(f.name) or _resolve_type(cls, f)
+
+
+@functools.lru_cache(maxsize=None)
+def _field_types(cls: type) -> dict[str, tuple[type, type | None]]:
+    return {f.name: _resolve_type(cls, f) for f in dataclasses.fields(cls)}
+
+
+def _resolve_type(cls: type, f: dataclasses.Field) -> tuple[type, type | None]:
     t = f.type
     if isinstance(t, str):
         try:

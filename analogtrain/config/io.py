@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from analogtrain.errors import ConfigError
-from analogtrain.config.fields import param, validate
+from analogtrain.config.fields import check_types, param, validate
 
 NOISE_MANAGEMENT = ("abs_max", "none")
 BOUND_MANAGEMENT = ("iterative", "none")
@@ -45,6 +45,7 @@ class IOConfig:
     out_scale: float = param(1.0, "digital scale applied to the output", unit="1", gt=0.0, le=1e6)
 
     def __post_init__(self) -> None:
+        check_types(self, "io")
         validate(self, "io")
         for name in ("inp_res", "out_res"):
             v = getattr(self, name)

@@ -210,7 +210,10 @@ def build_config(cls: type, layers: Sequence[Layer]):
         except ConfigError as e:
             raise _relabel(e, layer, key, section) from None
         if fname in cls.paths and isinstance(v, str):
-            v = _absolute(v, layer.base_dir)
+            try:
+                v = _absolute(v, layer.base_dir, f"{section}.{fname}")
+            except ConfigError as e:
+                raise _relabel(e, layer, key, section) from None
         kwargs[fname] = v
     for table, fname in cls.tables.items():
         parts = [(t, lay) for lay in layers for t in lay.tables.get(table, [])]
@@ -254,11 +257,19 @@ def _relabel(e: ConfigError, layer: Layer, key: str, section: str) -> ConfigErro
     return e
 
 
-def _absolute(path: str, base: Path | None) -> str:
-    p = Path(path).expanduser()
-    if not p.is_absolute():
-        p = (base or Path.cwd()) / p
-    return str(p.resolve())
+def _absolute(path: str, base: Path | None, where: str = "path") -> str:
+    """``path`` made absolute (``~`` expanded; relative to ``base``, else the working directory)."""
+    try:
+        p = Path(path)
+        try:
+            p = p.expanduser()
+        except RuntimeError:          # "~user" of an unknown user: keep it literal
+            pass
+        if not p.is_absolute():
+            p = (base or Path.cwd()) / p
+        return str(p.resolve())
+    except (ValueError, OSError) as e:
+        raise ConfigError(f"{where}: not a valid path {path!r} ({e})", field=where) from None
 
 
 def layer_from_dict(values: Mapping[str, Any], label: str = "flags") -> Layer:

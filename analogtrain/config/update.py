@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analogtrain.config.fields import param, validate
+from analogtrain.config.fields import check_types, param, validate
 
 PULSE_TYPES = ("stochastic_compressed", "stochastic", "mean_count", "deterministic_implicit", "none")
 
@@ -34,4 +34,5 @@ class UpdateConfig:
                                   unit="1", ge=0.0, le=1.0)
 
     def __post_init__(self) -> None:
+        check_types(self, "update")
         validate(self, "update")
