@@ -9,34 +9,16 @@
 
 Every kind of run has one config class (``at.ProgramConfig``, ``at.TrainConfig``,
 ``at.CharacteriseConfig``, ``at.FitConfig``, ``at.ToyConfig``, ``at.EstimateConfig``,
-``at.EnduranceConfig``) and one runner; ``run`` picks the runner by the config's ``kind``.
+``at.EnduranceConfig``) and one runner (see :mod:`analogtrain.kinds`); ``run`` picks the
+runner by the config's ``kind``.
 """
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from analogtrain.errors import ConfigError
-
-#: run kind -> "module:function" of its runner
-RUNNERS: dict[str, str] = {
-    "device": "analogtrain.experiments.characterise:run",
-    "fit": "analogtrain.tools.fit:run",
-    "program": "analogtrain.experiments.program:run",
-    "toy": "analogtrain.experiments.toy:run",
-    "train": "analogtrain.experiments.train:run",
-    "estimate": "analogtrain.tools.estimate:run",
-    "endurance": "analogtrain.tools.endurance:run",
-}
-
-
-def runner(kind: str) -> Callable:
-    if kind not in RUNNERS:
-        raise ConfigError(f"kind: unknown run kind {kind!r}; must be one of {', '.join(RUNNERS)}", field="kind")
-    mod, name = RUNNERS[kind].split(":")
-    return getattr(importlib.import_module(mod), name)
+from analogtrain.kinds import runner
 
 
 def run(config, out_dir: str | Path | None = None, **options: Any):

@@ -12,7 +12,6 @@ ints and can be written to JSON for checkpoints (:func:`generator_state`).
 
 from __future__ import annotations
 
-from typing import Iterable
 
 import numpy as np
 
@@ -58,11 +57,6 @@ def seed_sequence(seed: int, *path: str | int) -> np.random.SeedSequence:
 def generator(seed: int, *path: str | int) -> np.random.Generator:
     """A PCG64 ``Generator`` for the stream at ``path`` (see :func:`seed_sequence`)."""
     return np.random.Generator(np.random.PCG64(seed_sequence(seed, *path)))
-
-
-def streams(seed: int, names: Iterable[str] = STREAM_NAMES, *sub: int) -> dict[str, np.random.Generator]:
-    """A dict name -> Generator of the named streams (optionally below sub-indices ``sub``)."""
-    return {n: generator(seed, n, *sub) for n in names}
 
 
 def seed_entropy(seed: int) -> int:

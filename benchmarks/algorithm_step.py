@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from analogtrain.experiments.program import ProgramConfig, run_program
+from analogtrain.config.program import ProgramConfig
+from analogtrain.experiments.program import run
 
 from ._util import peak_mb
 
@@ -20,9 +21,9 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--steps", type=int, default=500)
     a = ap.parse_args()
-    cfg = ProgramConfig(out_size=a.size, in_size=a.size, steps=a.steps, algorithms=(a.algorithm,), n_states=(20,),
+    cfg = ProgramConfig(out_size=a.size, in_size=a.size, steps=a.steps, algorithm=(a.algorithm,), n_states=(20.0,),
                         sigma_r=(0.0,), seeds=1)
-    res = run_program(cfg)
+    res = run(cfg)
     print(json.dumps({"benchmark": "algorithm_step", "algorithm": a.algorithm, "size": a.size, "steps": a.steps,
                       "ms_per_sample": res.wall_s / a.steps * 1e3, "peak_mb": peak_mb()}))
 

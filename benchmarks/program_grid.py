@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from analogtrain.experiments.program import ProgramConfig, run_program, summarise
+from analogtrain.config.program import ProgramConfig
+from analogtrain.experiments.program import run
 
 from ._util import peak_mb
 
@@ -16,10 +17,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=20000)
     a = ap.parse_args()
-    res = run_program(ProgramConfig(steps=a.steps))
+    res = run(ProgramConfig(steps=a.steps))
     cells = [{k: c[k] for k in ("algorithm", "n_states", "sigma_r")} | {"mean": c["weight_error_pct"]["mean"],
                                                                          "std": c["weight_error_pct"]["std"]}
-             for c in summarise(res)]
+             for c in res.cells()]
     print(json.dumps({"benchmark": "program_grid", "replicas": len(res.replicas), "steps": a.steps,
                       "wall_s": res.wall_s, "peak_mb": peak_mb(), "cells": cells}))
 

@@ -13,8 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from analogtrain.experiments.program import DeviceSource
-from analogtrain.experiments.train import TrainConfig, build, load_data, train_epoch
+from analogtrain.config.device_spec import DeviceSpec
+from analogtrain.config.train import TrainConfig
+from analogtrain.experiments.train import build_network, load_data, train_epoch
 from analogtrain.seeding import generator
 
 from ._util import peak_mb
@@ -32,9 +33,9 @@ def main() -> None:
     data_dir = a.data_dir or os.environ.get("ANALOGTRAIN_SHARED_DATA") or str(
         Path(__file__).resolve().parents[2] / "shared" / "data")
     cfg = TrainConfig(model=a.model, dataset="mnist", algorithm=a.algorithm, epochs=1, batch_size=a.batch_size,
-                      limit_train=a.limit_train, data_dir=data_dir, device=DeviceSource(preset=a.preset))
+                      limit_train=a.limit_train, data_dir=data_dir, device=DeviceSpec(a.preset))
     data = load_data(cfg)
-    model = build(cfg, data)[0]
+    model = build_network(cfg, data)
     n = len(data.y_train)
     t0 = time.perf_counter()
     train_epoch(cfg, model, data, 0, generator(0, "data"))

@@ -15,7 +15,6 @@ import tomllib
 import numpy as np
 import pytest
 
-import analogtrain.cli.program as cli_program
 from analogtrain.cli import main
 from analogtrain.errors import NumericalError
 

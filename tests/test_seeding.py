@@ -9,7 +9,7 @@ import pytest
 
 from analogtrain import seeding
 from analogtrain.seeding import (STREAM_NAMES, generator, generator_state, restore_generator, seed_entropy,
-                                 seed_sequence, standard_normal, stream_index, streams)
+                                 seed_sequence, standard_normal, stream_index)
 
 
 def _same_sequence(a: np.random.SeedSequence, b: np.random.SeedSequence) -> bool:
@@ -68,12 +68,6 @@ def test_different_streams_are_uncorrelated():
             r = np.corrcoef(draws[i], draws[j])[0, 1]
             # the sample correlation of independent normals has SE 1/sqrt(n) = 0.005; 5 SE = 0.025
             assert abs(r) < 5 / np.sqrt(n), (i, j, r)
-
-
-def test_streams_dict_matches_generator():
-    d = streams(11, ("device", "data"), 2)
-    assert set(d) == {"device", "data"}
-    assert np.array_equal(d["data"].random(5), generator(11, "data", 2).random(5))
 
 
 def test_generator_state_round_trip_through_json():

@@ -18,7 +18,6 @@ saved config means the same wherever it is run from.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -27,26 +26,7 @@ from analogtrain.config.device_spec import DeviceSpec
 from analogtrain.config.fields import coerce, field_map, unknown_key_message
 from analogtrain.config.loading import read_toml
 from analogtrain.errors import ConfigError
-
-#: run kind -> "module:ConfigClass" (imported on use)
-KINDS: dict[str, str] = {
-    "device": "analogtrain.config.characterise:CharacteriseConfig",
-    "fit": "analogtrain.config.fit:FitConfig",
-    "program": "analogtrain.config.program:ProgramConfig",
-    "toy": "analogtrain.config.toy:ToyConfig",
-    "train": "analogtrain.config.train:TrainConfig",
-    "estimate": "analogtrain.config.estimate:EstimateConfig",
-    "endurance": "analogtrain.config.endurance:EnduranceConfig",
-}
-
-
-def config_class(kind: str) -> type:
-    """The config class of a run kind; ConfigError naming ``kind`` otherwise."""
-    if kind not in KINDS:
-        raise ConfigError(f"kind: unknown run kind {kind!r}; must be one of {', '.join(KINDS)}", field="kind")
-    mod, name = KINDS[kind].split(":")
-    return getattr(importlib.import_module(mod), name)
-
+from analogtrain.kinds import KINDS, config_class
 
 def all_config_classes() -> list[type]:
     return [config_class(k) for k in KINDS]

@@ -228,19 +228,3 @@ def _check_keys(values: dict[str, Any], section: str) -> None:
     for k in values:
         if k not in known:
             raise ConfigError(unknown_key_message(section, k, [n for n in known if not n.startswith("sigma_") or n == "sigma_r"]))
-
-
-def section_from(cls: type, values: dict[str, Any] | None, sets: Sequence[tuple[str, Any]] = (),
-                 section: str = "", base: Any = None) -> Any:
-    """A validated config of ``cls``: ``base`` (an instance or None) < file values < sets."""
-    merged: dict[str, Any] = {}
-    if base is not None:
-        merged.update({f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
-    for layer in (values or {}, dict(sets)):
-        fmap = field_map(cls)
-        for k, v in layer.items():
-            f = fmap.get(k)
-            if f is None:
-                raise ConfigError(unknown_key_message(section, k, [f.name for f in dataclasses.fields(cls)]))
-            merged[f.name] = v
-    return build(cls, merged, section)

@@ -10,8 +10,9 @@ import pytest
 from analogtrain.config import (DEVICE_MODELS, IO_PRESETS, ConstantStepDevice, IOConfig, LinearStepDevice,
                                 PowStepDevice, PulsedDevice, SoftBoundsDevice, SoftBoundsReferenceDevice,
                                 UpdateConfig, backward_io, device_from_dict, has_reference, model_class,
-                                parse_assignments, read_toml, resolve_device, section_from, transfer_read_io)
+                                parse_assignments, read_toml, resolve_device, transfer_read_io)
 from analogtrain.engine.devices.presets import PRESETS, canonical_preset, preset_names, preset_values
+from analogtrain.config.fields import build
 from analogtrain.errors import ConfigError
 
 
@@ -119,10 +120,10 @@ def test_io_and_update_validation():
     assert "update.desired_bl" in _err(UpdateConfig, desired_bl=0)
     assert "[1, 64]" in _err(UpdateConfig, desired_bl=65)
     assert "update.pulse_type" in _err(UpdateConfig, pulse_type="random")
-    msg = _err(section_from, IOConfig, {"out_bnd": 1.0}, section="io")
+    msg = _err(build, IOConfig, {"out_bnd": 1.0}, "io")
     assert msg.startswith("io.out_bnd:") and "out_bound" in msg
-    assert "update.desired_bl" in _err(section_from, UpdateConfig, {"desired_bl": 2.5}, section="update")
-    assert section_from(UpdateConfig, {"desired_bl": "10"}, section="update").desired_bl == 10
+    assert "update.desired_bl" in _err(build, UpdateConfig, {"desired_bl": 2.5}, "update")
+    assert build(UpdateConfig, {"desired_bl": "10"}, "update").desired_bl == 10
 
 
 def test_io_resolution_as_too_few_levels_rejected_at_construction():

@@ -10,7 +10,7 @@ import math
 import pytest
 
 import analogtrain as at
-from analogtrain.config.algorithm import FloatingPointConfig, MixedPrecisionConfig, SGDConfig, TransferConfig
+from analogtrain.config.algorithm import MixedPrecisionConfig, TransferConfig
 from analogtrain.config.device import DEVICE_MODELS
 from analogtrain.config.fields import choices_of, field_type
 from analogtrain.config.io import IOConfig

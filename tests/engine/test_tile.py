@@ -8,8 +8,7 @@ import copy
 import numpy as np
 import pytest
 
-from analogtrain.config import (ConstantStepDevice, IOConfig, SoftBoundsDevice, SoftBoundsReferenceDevice,
-                                UpdateConfig, resolve_device)
+from analogtrain.config import (ConstantStepDevice, IOConfig, SoftBoundsDevice, UpdateConfig, resolve_device)
 from analogtrain.seeding import generator
 from analogtrain.engine.tile import AnalogTile
 

@@ -9,7 +9,6 @@ import pytest
 
 from analogtrain.tools import endurance as E
 from analogtrain.engine.algorithms import build_stack
-from analogtrain.config.fields import to_dict
 from analogtrain.config.io import IO_PRESETS
 from analogtrain.errors import ConfigError, InputError
 from analogtrain.config.program import ProgramConfig
