@@ -84,8 +84,8 @@ class RunConfig:
                 t = table_of[f.name]
                 if isinstance(v, DeviceSpec):
                     out[t] = v.to_table()
-                else:
-                    out[t] = {k: (list(x) if isinstance(x, tuple) else x) for k, x in (v or ())}
+                elif v:
+                    out[t] = {k: (list(x) if isinstance(x, tuple) else x) for k, x in v}
                 continue
             if v is None:
                 continue
