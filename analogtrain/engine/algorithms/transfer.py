@@ -23,6 +23,7 @@ from analogtrain.seeding import generator_state, restore_generator
 from analogtrain.engine.tile import AnalogTile
 from analogtrain.engine.algorithms.agad import agad_readout
 from analogtrain.engine.algorithms.base import Algorithm, as_replica_lr, batched
+from analogtrain.engine.algorithms.pulsed_update import batch_update, column_writes
 from analogtrain.engine.algorithms.scaling import buffer_step, chopper_flips, ema_max, pulse_count_lr, transfer_lr_scale
 from analogtrain.engine.algorithms.ttv2 import chopped_readout
 
@@ -117,7 +118,7 @@ class TransferFamily(Algorithm):
         lam_h = transfer_lr_scale(lr, lam_a, self.transfer_lr, self.scale_transfer_lr, self.buffer_granularity,
                                   self.auto_granularity, self.dw_a, self.dw_w, self.in_size, self.n_s,
                                   self.correct_gradient_magnitudes)
-        # the reads of the whole batch are interleaved with the pulses by update_batch; with
+        # the reads of the whole batch are interleaved with the pulses by batch_update; with
         # output choppers (which flip at the end of every full pass and change the signs of all
         # later samples) the batch is cut after each full pass
         start = 0
@@ -137,8 +138,8 @@ class TransferFamily(Algorithm):
             def on_read(group, lam_h=lam_h):
                 self.transfer_many([j for _, j in group], lam_h)
 
-            self.A.update_batch(x[:, start:end], d[:, start:end], lam_a, x_sign=self.c_in, d_sign=self.c_out,
-                                reads=reads, on_read=on_read)
+            batch_update(self.A, x[:, start:end], d[:, start:end], lam_a, x_sign=self.c_in, d_sign=self.c_out,
+                         reads=reads, on_read=on_read)
             self.t, self.k = t, k
             start = end
 
@@ -183,7 +184,7 @@ class TransferFamily(Algorithm):
             allowed = ~(self.dynamic & self.warm_up)[:, None] | (T_each[None, :] > self.n_c[:, None])
             n = n * allowed[:, None, :]
         if n.any():
-            self.w_writes += self.W.pulse_columns(J, n)
+            self.w_writes += column_writes(self.W, J, n)
         self.n_transfers += nJ
         u = self.rng_chopper.random((nJ, R)).T if self.any_random else None     # one row of draws per read
         flip = chopper_flips(T_each[None, :], self.n_c[:, None], self.in_chop_prob[:, None],
