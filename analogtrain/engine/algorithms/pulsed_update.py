@@ -3,8 +3,8 @@
 An update ``W <- W - lr d x^T`` is realised as pulse coincidences; the tile only applies
 pulses (:meth:`AnalogTile.apply_pulses`). This module decides which pulses, and when:
 
-1. counts: :func:`active_lines` and :func:`pulse.coincidences <analogtrain.engine.pulses.coincidences>`
-   on the stochastic trains, :func:`dense_counts` for the noise-free pulse types;
+1. counts: :func:`active_lines` and :func:`~analogtrain.engine.pulses.coincidences` on the
+   stochastic trains, :func:`dense_counts` for the noise-free pulse types;
 2. pulses: :func:`device_pulses` (one update), :func:`batch_pulses` (a mini-batch, with
    :func:`pulse_directions`), :func:`row_pulses` (MP writes), :func:`column_pulses`
    (transfer writes) turn counts into (flat device index, count, direction), an up
@@ -30,10 +30,11 @@ import numpy as np
 from analogtrain.config.update import UpdateConfig
 from analogtrain.engine import pulses as P
 from analogtrain.engine.pulses import PulsePlan
+from analogtrain.engine.tile import AnalogTile
 
-#: pulse types whose counts come from stochastic trains / directly from the probabilities
+#: pulse types whose counts come from stochastic trains (the others: "mean_count" and
+#: "deterministic_implicit" from the probabilities directly, "none" no pulses at all)
 STOCHASTIC = ("stochastic_compressed", "stochastic")
-DENSE = ("mean_count", "deterministic_implicit")
 
 #: cost model of the two exact update paths of a mini-batch, in array elements (measured on
 #: fc3/MNIST and LeNet: a batched element costs about 2.5x a per-sample one; a per-sample
@@ -201,7 +202,7 @@ def read_phases(groups: list[list[tuple[int, int]]], b: np.ndarray, j: np.ndarra
 
 
 # ------------------------------------------------------------------- drivers
-def float_update(tile, x: np.ndarray, d: np.ndarray, lr) -> int:
+def float_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr) -> int:
     """``pulse_type = "none"``: the exact update ``W <- clip(W - lr d x^T)`` written directly
     (:meth:`AnalogTile.add_weights`), no pulses. x (R, in), d (R, out) in the tile's dtype.
     Returns 0 (pulses)."""
@@ -211,7 +212,7 @@ def float_update(tile, x: np.ndarray, d: np.ndarray, lr) -> int:
     return 0
 
 
-def sample_update(tile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | None = None) -> int:
+def sample_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | None = None) -> int:
     """One pulsed update ``W <- W - lr d x^T`` per replica (spec 2): x (R, in), d (R, out),
     lr scalar or (R,) (> 0); ``cfg`` defaults to the tile's. Returns the number of pulses."""
     cfg = cfg or tile.update_cfg
@@ -228,7 +229,7 @@ def sample_update(tile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | No
     return tile.apply_pulses(*device_pulses(counts, rows, cols, x, d, tile.out_size, tile.in_size), distinct=True)
 
 
-def _apply_trains(tile, tx: np.ndarray, td: np.ndarray, x: np.ndarray, d: np.ndarray) -> int:
+def _apply_trains(tile: AnalogTile, tx: np.ndarray, td: np.ndarray, x: np.ndarray, d: np.ndarray) -> int:
     """The coincidences of one update's trains tx (R, in), td (R, out), signs from x and d."""
     rows, cols = active_lines(td, tx, tile.out_size, tile.in_size)
     if rows.size == 0 or cols.size == 0:
@@ -237,7 +238,7 @@ def _apply_trains(tile, tx: np.ndarray, td: np.ndarray, x: np.ndarray, d: np.nda
     return tile.apply_pulses(*device_pulses(counts, rows, cols, x, d, tile.out_size, tile.in_size), distinct=True)
 
 
-def batch_update(tile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | None = None, *,
+def batch_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | None = None, *,
                  x_sign: np.ndarray | None = None, d_sign: np.ndarray | None = None, reads: Reads | None = None,
                  on_read: Callable[[list[tuple[int, int]]], None] | None = None, max_block: int = MAX_BLOCK) -> int:
     """The per-sample pulsed updates of a mini-batch, with exact sequential semantics.
@@ -269,10 +270,8 @@ def batch_update(tile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | Non
         total = 0
         for s0 in range(0, B, step):
             sub = [(b - s0, j) for b, j in reads if s0 <= b < s0 + step]
-            on_sub = None if on_read is None else \
-                lambda group, s0=s0: on_read([(b + s0, j) for b, j in group])  # noqa: E731
             total += batch_update(tile, x[:, s0:s0 + step], d[:, s0:s0 + step], lr, cfg, x_sign=x_sign,
-                                  d_sign=d_sign, reads=sub, on_read=on_sub, max_block=max_block)
+                                  d_sign=d_sign, reads=sub, on_read=_shifted(on_read, s0), max_block=max_block)
         return total
     lr_r = np.repeat(np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)), B)
     plan = P.pulse_probabilities(x.reshape(R * B, n), d.reshape(R * B, m), lr_r,
@@ -304,6 +303,13 @@ def batch_update(tile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | Non
     return int(cnt.sum())
 
 
+def _shifted(on_read, s0: int):
+    """on_read of a block of samples starting at s0: its groups with batch sample indices."""
+    if on_read is None:
+        return None
+    return lambda group: on_read([(b + s0, j) for b, j in group])
+
+
 def _samplewise(x, d, x_sign, d_sign, reads: Reads, on_read, apply_sample) -> int:
     """Sample by sample: ``apply_sample(b, x_b x_sign, d_b d_sign)`` with the signs valid at
     that time, then the read after sample b (if any)."""
@@ -318,7 +324,7 @@ def _samplewise(x, d, x_sign, d_sign, reads: Reads, on_read, apply_sample) -> in
     return total
 
 
-def row_writes(tile, rows, x_rows: np.ndarray, lr, cfg: UpdateConfig | None = None) -> int:
+def row_writes(tile: AnalogTile, rows, x_rows: np.ndarray, lr, cfg: UpdateConfig | None = None) -> int:
     """Independent single-row pulsed updates ``W[r, rows[k], :] -= lr[r] x_rows[r, k, :]``.
 
     Each (replica, row) pair is one outer-product update with d = e_row (value +1) and
@@ -337,7 +343,7 @@ def row_writes(tile, rows, x_rows: np.ndarray, lr, cfg: UpdateConfig | None = No
     return tile.apply_pulses(*row_pulses(counts, rows, x_rows, tile.out_size, tile.in_size), distinct=True)
 
 
-def column_writes(tile, cols, n: np.ndarray) -> int:
+def column_writes(tile: AnalogTile, cols, n: np.ndarray) -> int:
     """The transfer writes of several columns: ``|n[r, i, k]|`` pulses to W[r, i, cols[k]], up
     where n > 0 (a step towards sign(n)); n (R, out, K) signed integers. Returns the pulses."""
     return tile.apply_pulses(*column_pulses(n, cols, tile.out_size, tile.in_size), distinct=True)
