@@ -40,12 +40,12 @@ class AnalogTile:
     rng_device : one Generator per replica for the device-to-device draw
     rng_pulses : the Generator of this array's pulse trains
     rng_noise : the Generator of all noise (MVMs, reads, cycle-to-cycle, write noise)
+    dtype : float32 (default, as hardware simulators use) or float64
+    count_pulses : keep exact per-device up/down pulse counters
 
     ``update_cfg`` and ``rng_pulses`` are not used by the tile itself: the algorithm side
     (:mod:`analogtrain.engine.algorithms.pulsed_update`) draws the trains of this array
     with them; they live here because they belong to the array (its state saves the stream).
-    dtype : float32 (default, as hardware simulators use) or float64
-    count_pulses : keep exact per-device up/down pulse counters
     """
 
     def __init__(self, devices: PulsedDevice | Sequence[PulsedDevice], out_size: int, in_size: int, *,
