@@ -15,6 +15,7 @@ import json
 import numpy as np
 
 from analogtrain.config import UpdateConfig, resolve_device
+from analogtrain.engine.algorithms.pulsed_update import sample_update
 from analogtrain.engine.tile import AnalogTile
 
 from ._util import peak_mb, timed
@@ -41,7 +42,7 @@ def main() -> None:
         i = state["i"] % len(xs)
         x, d = xs[i:i + 1], ds[i:i + 1]
         lr = a.k * dev.dw_min / (np.abs(x).max() * np.abs(d).max())
-        state["pulses"] += tile.update(x, d, lr)
+        state["pulses"] += sample_update(tile, x, d, lr)
         state["i"] += 1
 
     sec = timed(one, a.samples)

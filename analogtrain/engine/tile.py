@@ -1,8 +1,11 @@
 """AnalogTile: R stacked crossbar arrays of pulsed devices.
 
 Weights are ``(R, out, in)``: R independent replicas (devices, seeds or settings of a
-sweep) simulated in one vectorised call. Forward is ``y = W x``, backward ``W^T d``,
-the update the outer product ``-lr d x^T`` realised as stochastic pulse coincidences.
+sweep) simulated in one vectorised call. Forward is ``y = W x``, backward ``W^T d``.
+The tile applies pulses (:meth:`AnalogTile.apply_pulses`: counts or time-ordered
+sequences per device); which pulses realise an update ``-lr d x^T`` (trains,
+coincidences) and how they interleave with reads is decided on the algorithm side
+(:mod:`analogtrain.engine.algorithms.pulsed_update`).
 
 The stored (read) weight of a device is ``w = g - ref``, g its physical state within
 ``[w_min_ij, w_max_ij]`` and ``ref`` its reference (0 unless the device config sets
@@ -17,11 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
-from analogtrain.engine import pulses as P
 from analogtrain.config.device import PulsedDevice
 from analogtrain.config.io import IOConfig, backward_io, transfer_read_io
 from analogtrain.config.update import UpdateConfig
-from analogtrain.engine.devices.array import DeviceArray, apply_pulse_sequences, apply_pulses
+from analogtrain.engine.devices.array import DeviceArray, apply_pulses
 from analogtrain.engine.mvm import analog_mvm, read_lines
 from analogtrain.seeding import generator, generator_state, restore_generator, standard_normal
 
@@ -34,11 +36,16 @@ class AnalogTile:
     devices : one PulsedDevice per replica (or one, repeated ``n_replicas`` times)
     out_size, in_size : array shape
     io : forward I/O (backward uses the same without bound management unless ``io_backward``)
-    update : pulse-train settings of :meth:`update`
+    update : the pulse-train settings of this array's updates (``update_cfg``)
     rng_device : one Generator per replica for the device-to-device draw
-    rng_pulses, rng_noise : Generators of the pulse trains and of all noise
+    rng_pulses : the Generator of this array's pulse trains
+    rng_noise : the Generator of all noise (MVMs, reads, cycle-to-cycle, write noise)
     dtype : float32 (default, as hardware simulators use) or float64
     count_pulses : keep exact per-device up/down pulse counters
+
+    ``update_cfg`` and ``rng_pulses`` are not used by the tile itself: the algorithm side
+    (:mod:`analogtrain.engine.algorithms.pulsed_update`) draws the trains of this array
+    with them; they live here because they belong to the array (its state saves the stream).
     """
 
     def __init__(self, devices: PulsedDevice | Sequence[PulsedDevice], out_size: int, in_size: int, *,
@@ -68,9 +75,6 @@ class AnalogTile:
         self.count_pulses = count_pulses
         self.up_count = np.zeros(shape, dtype=np.int64) if count_pulses else None
         self.down_count = np.zeros(shape, dtype=np.int64) if count_pulses else None
-        self.last_pulses = 0
-        self._all_rows = np.arange(self.out_size)
-        self._all_cols = np.arange(self.in_size)
         self.set_weights(np.zeros(shape, dtype=self.dtype))
 
     # ---------------------------------------------------------------- weights
@@ -110,6 +114,20 @@ class AnalogTile:
         base = self.w_persistent if self.w_persistent is not None else self.w
         return base + self.device.p["ref"]
 
+    def add_weights(self, delta: np.ndarray) -> None:
+        """A direct (digital, exact) weight change ``W <- clip(W + delta)``: no pulses.
+
+        ``delta`` broadcasts to (R, out, in). It acts on the noise-free (persistent)
+        weights; the physical states are clipped to each device's bounds and every device
+        gets a fresh write-noise draw (the floating-point update, ``pulse_type = "none"``).
+        """
+        base = self.w_persistent if self.w_persistent is not None else self.w
+        base += delta
+        ref = self.device.p["ref"]
+        np.subtract(self.device.clip_physical(base + ref), ref, out=base)
+        if self.w_persistent is not None:
+            self._write_noise_all()
+
     # ------------------------------------------------------------------- MVMs
     def forward(self, x: np.ndarray, io: IOConfig | None = None) -> np.ndarray:
         """y = W x through the forward I/O. x: (R, B, in) or (R, in) -> (R, B, out) or (R, out)."""
@@ -139,321 +157,40 @@ class AnalogTile:
         """(R, in): row i read with a one-hot input on the output side (backward direction)."""
         return read_lines(self.w, i, self.io_read, self.rng_noise, rows=True)
 
-    # ---------------------------------------------------------------- updates
-    def update(self, x: np.ndarray, d: np.ndarray, lr, update: UpdateConfig | None = None) -> int:
-        """One pulsed outer-product update ``W <- W - lr d x^T`` per replica (docs/pulses.md §2).
+    # ----------------------------------------------------------------- pulses
+    def apply_pulses(self, flat: np.ndarray, counts: np.ndarray, up: np.ndarray, *, distinct: bool = False) -> int:
+        """Apply ``counts[k] >= 1`` pulses to device ``flat[k]``, up if ``up[k]`` else down.
 
-        x : (R, in), d : (R, out), lr : scalar or (R,) learning rate (> 0).
-        Returns the number of device pulses applied (all replicas).
+        flat : (K,) flat indices into (R, out, in); counts : (K,) positive integers;
+        up : (K,) bool. Entries are in time order and a device may appear several times
+        (the pulses of successive samples of a mini-batch): each device receives its
+        pulses one by one in that order (:func:`~analogtrain.engine.devices.array.apply_pulses`).
+        ``distinct=True`` declares one entry per device (a single update, a row or column
+        write); it fixes the order of the noise draws (see that function), not the physics.
+
+        The pulses act on the noise-free (persistent) weights; with pulse counting they are
+        added to the up/down counters; with write noise every touched device then gets a
+        fresh draw (in entry order if ``distinct``, else by flat index). Returns the number
+        of pulses.
         """
-        cfg = update or self.update_cfg
-        x = np.asarray(x, dtype=self.dtype)
-        d = np.asarray(d, dtype=self.dtype)
-        if cfg.pulse_type == "none":
-            return self._float_update(x, d, lr)
-        plan = P.pulse_probabilities(x, d, lr, self.device.dw_min(), cfg)
-        if cfg.pulse_type in ("stochastic_compressed", "stochastic"):
-            tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, self.rng_pulses)
-            rows, cols = self._active_lines(td, tx)
-            if rows.size == 0 or cols.size == 0:
-                self.last_pulses = 0
-                return 0
-            counts = P.coincidences(td[:, rows], tx[:, cols])
-        else:
-            rows = np.arange(self.out_size)
-            cols = np.arange(self.in_size)
-            if cfg.pulse_type == "mean_count":
-                counts = P.mean_count(plan)
+        if flat.size == 0:
+            return 0
+        base = self.w_persistent if self.w_persistent is not None else self.w
+        wf = base.reshape(-1)
+        apply_pulses(self.device, wf, flat, counts, up, self.rng_noise, distinct=distinct)
+        if self.count_pulses:
+            down = ~up
+            if distinct:
+                self.up_count.reshape(-1)[flat[up]] += counts[up]
+                self.down_count.reshape(-1)[flat[down]] += counts[down]
             else:
-                counts = P.deterministic_implicit(plan, cfg, self.rng_pulses)
-        return self._apply_counts(counts, rows, cols, x, d)
-
-    def update_batch(self, x: np.ndarray, d: np.ndarray, lr, update: UpdateConfig | None = None,
-                     x_sign: np.ndarray | None = None, d_sign: np.ndarray | None = None,
-                     reads: list[tuple[int, int]] | None = None, on_read=None,
-                     max_block: int = 1 << 24) -> int:
-        """The per-sample pulsed updates of a mini-batch, with exact sequential semantics.
-
-        Sample b applies ``W <- W - lr (d_b * d_sign)(x_b * x_sign)^T`` in order b = 0..B-1.
-        ``reads`` lists (b, j) in time order: column j is read right after sample b. A column
-        may be read several times; the reads are processed in groups (group q holds the q-th
-        read of every column, and all of group q precede all of group q + 1 in time, as the
-        column schedule is periodic). ``on_read(group)`` is called once per group, when every
-        column in it holds exactly the pulses of the samples up to its read; it may flip
-        ``x_sign[:, j]`` in place (a chopper), which then applies to the later pulses of j. x : (R, B,
-        in), d : (R, B, out), lr : scalar or (R,).
-
-        Pulse probabilities, trains and coincidences of all samples are computed at once
-        (they do not depend on the weights). Every device then receives its pulses in time
-        order (:func:`apply_pulse_sequences`): first those from samples up to the read of
-        its column, then the reads, then the rest, with the signs valid at that time.
-        Returns the number of device pulses.
-        """
-        cfg = update or self.update_cfg
-        x = np.asarray(x, dtype=self.dtype)
-        d = np.asarray(d, dtype=self.dtype)
-        R, B, n = x.shape
-        m = d.shape[2]
-        reads = list(reads or [])
-        if cfg.pulse_type not in ("stochastic_compressed", "stochastic", "deterministic_implicit", "mean_count"):
-            return self._update_samplewise(x, d, lr, cfg, x_sign, d_sign, reads, on_read)
-        # blocks of samples small enough for the (R, S, m, n) count array
-        step = max(1, min(B, max_block // max(1, R * m * n)))
-        if step < B:
-            total = 0
-            for s0 in range(0, B, step):
-                sub = [(b - s0, j) for b, j in reads if s0 <= b < s0 + step]
-                total += self.update_batch(x[:, s0:s0 + step], d[:, s0:s0 + step], lr, cfg, x_sign, d_sign,
-                                           sub, on_read, max_block)
-            return total
-        lr_r = np.repeat(np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)), B)
-        plan = P.pulse_probabilities(x.reshape(R * B, n), d.reshape(R * B, m), lr_r,
-                                     np.repeat(self.device.dw_min(), B), cfg)
-        if cfg.pulse_type in ("stochastic_compressed", "stochastic"):
-            tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, self.rng_pulses)
-            rows, cols = self._active_lines(td, tx)          # lines that pulse in some sample
-            if B == 1 or self._samplewise_cheaper(tx.reshape(R, B, n), td.reshape(R, B, m), rows.size, cols.size):
-                return self._apply_trains_samplewise(tx.reshape(R, B, n), td.reshape(R, B, m), x, d, x_sign,
-                                                     d_sign, reads, on_read)
-            counts = P.coincidences(td[:, rows], tx[:, cols])  # (R B, |rows|, |cols|)
-        else:
-            rows, cols = self._all_rows, self._all_cols
-            counts = P.mean_count(plan) if cfg.pulse_type == "mean_count" else \
-                P.deterministic_implicit(plan, cfg, self.rng_pulses)
-        mm, nn = rows.size, cols.size
-        counts = counts.reshape(R, B, mm, nn)
-        pos = np.flatnonzero(counts != 0)
-        cnt = counts.reshape(-1)[pos]
-        r, rem = np.divmod(pos, B * mm * nn)
-        b, rem = np.divmod(rem, mm * nn)
-        i, j = np.divmod(rem, nn)
-        i, j = rows[i], cols[j]
-        flat = (r * m + i) * n + j
-        groups: list[list[tuple[int, int]]] = []
-        seen: dict[int, int] = {}
-        for rb, rj in reads:                                          # group q: the q-th read of each column
-            q = seen.get(rj, 0)
-            seen[rj] = q + 1
-            if q == len(groups):
-                groups.append([])
-            groups[q].append((rb, rj))
-        total = int(cnt.sum())
-        if not groups:
-            self._pulse_seq(flat, cnt, self._directions(x, d, r, b, i, j, x_sign, d_sign))
-        else:
-            read_time = np.full((len(groups), n), np.iinfo(np.int64).max, dtype=np.int64)
-            for q, grp in enumerate(groups):
-                for rb, rj in grp:
-                    read_time[q, rj] = rb
-            phase = (read_time[:, j] < b).sum(axis=0)                # reads of column j before sample b
-            for q in range(len(groups) + 1):
-                sel = np.flatnonzero(phase == q)
-                if sel.size:
-                    self._pulse_seq(flat[sel], cnt[sel], self._directions(x, d, r[sel], b[sel], i[sel], j[sel],
-                                                                          x_sign, d_sign))
-                if q < len(groups) and on_read is not None:
-                    on_read(groups[q])
-        self.last_pulses = total
-        return total
-
-    #: cost model of the two exact update paths, in array elements (measured on fc3/MNIST and
-    #: LeNet: a batched element costs about 2.5x a per-sample one; a per-sample step has a
-    #: fixed cost of about 60k elements, some 50 NumPy calls)
-    _SAMPLE_OVERHEAD = 60_000
-    _BATCH_ELEMENT = 2.5
-    _BATCH_OVERHEAD = 60_000
-
-    def _samplewise_cheaper(self, tx, td, n_rows, n_cols) -> bool:
-        """Sparse inputs (e.g. MNIST pixels): each sample pulses few lines, so the per-sample
-        active blocks are much smaller than the union over the batch."""
-        if tx.shape[0] != 1:
-            return False
-        B = tx.shape[1]
-        per = int(np.dot(np.count_nonzero(td[0], axis=1), np.count_nonzero(tx[0], axis=1)))
-        return per + B * self._SAMPLE_OVERHEAD < self._BATCH_ELEMENT * B * n_rows * n_cols + self._BATCH_OVERHEAD
-
-    def _apply_trains_samplewise(self, tx, td, x, d, x_sign, d_sign, reads, on_read) -> int:
-        """Apply precomputed trains sample by sample (pulses of sample b, then its read)."""
-        read_at = dict(reads)
-        total = 0
-        for b in range(tx.shape[1]):
-            rows, cols = self._active_lines(td[:, b], tx[:, b])
-            if rows.size and cols.size:
-                counts = P.coincidences(td[:, b][:, rows], tx[:, b][:, cols])
-                xb = x[:, b] * x_sign if x_sign is not None else x[:, b]
-                db = d[:, b] * d_sign if d_sign is not None else d[:, b]
-                total += self._apply_counts(counts, rows, cols, xb, db)
-            if on_read is not None and b in read_at:
-                on_read([(b, read_at[b])])
-        self.last_pulses = total
-        return total
-
-    @staticmethod
-    def _directions(x, d, r, b, i, j, x_sign, d_sign) -> np.ndarray:
-        """up (True) where sign(x_j x_sign_j) sign(d_i d_sign_i) < 0 (an up pulse)."""
-        xneg = x[r, b, j] < 0
-        dneg = d[r, b, i] < 0
-        if x_sign is not None:
-            xneg = xneg != (x_sign[r, j] < 0)
-        if d_sign is not None:
-            dneg = dneg != (d_sign[r, i] < 0)
-        return xneg != dneg
-
-    def _pulse_seq(self, flat, cnt, up) -> None:
-        if flat.size == 0:
-            return
-        base = self.w_persistent if self.w_persistent is not None else self.w
-        wf = base.reshape(-1)
-        apply_pulse_sequences(self.device, wf, flat, cnt, up, self.rng_noise)
-        if self.count_pulses:
-            np.add.at(self.up_count.reshape(-1), flat[up], cnt[up])
-            np.add.at(self.down_count.reshape(-1), flat[~up], cnt[~up])
+                np.add.at(self.up_count.reshape(-1), flat[up], counts[up])
+                np.add.at(self.down_count.reshape(-1), flat[down], counts[down])
         if self.w_persistent is not None:
-            touched = np.unique(flat)
-            rep = touched // self.device.plane
-            wn = self.device.c["write_noise"].astype(self.dtype)[rep]
+            touched = flat if distinct else np.unique(flat)
+            wn = self.device.c["write_noise"].astype(self.dtype)[touched // self.device.plane]
             self.w.reshape(-1)[touched] = wf[touched] + wn * standard_normal(self.rng_noise, touched.size, self.dtype)
-
-    def _update_samplewise(self, x, d, lr, cfg, x_sign, d_sign, reads, on_read) -> int:
-        total = 0
-        read_at = dict(reads)
-        for b in range(x.shape[1]):
-            xb = x[:, b] * x_sign if x_sign is not None else x[:, b]
-            db = d[:, b] * d_sign if d_sign is not None else d[:, b]
-            total += self.update(xb, db, lr, cfg)
-            if on_read is not None and b in read_at:
-                on_read([(b, read_at[b])])
-        return total
-
-    def _active_lines(self, td, tx):
-        """Rows and columns with at least one pulse in some replica; all of them when the
-        active block covers most of the array (the full block needs no index arithmetic)."""
-        rows = np.flatnonzero(td.any(axis=0))
-        cols = np.flatnonzero(tx.any(axis=0))
-        if rows.size * cols.size > 0.5 * self.out_size * self.in_size:
-            return self._all_rows, self._all_cols
-        return rows, cols
-
-    def _apply_counts(self, counts, rows, cols, x, d) -> int:
-        """Apply coincidence counts (R, len(rows), len(cols)) with signs from x and d."""
-        R, m, n = counts.shape
-        pos = np.flatnonzero(counts != 0)
-        if pos.size == 0:
-            self.last_pulses = 0
-            return 0
-        cnt = counts.reshape(-1)[pos]
-        full = m == self.out_size and n == self.in_size
-        xneg = x < 0 if full else (x < 0)[:, cols]
-        dneg = d < 0 if full else (d < 0)[:, rows]
-        # sign(x_j) sign(d_i) > 0 -> down pulse; < 0 -> up pulse
-        up = (xneg[:, None, :] != dneg[:, :, None]).reshape(-1)[pos]
-        if full:
-            flat = pos
-        elif R == 1:
-            i, j = np.divmod(pos, n)
-            flat = rows[i] * self.in_size + cols[j]
-        else:
-            r, rem = np.divmod(pos, m * n)
-            i, j = np.divmod(rem, n)
-            flat = (r * self.out_size + rows[i]) * self.in_size + cols[j]
-        self._pulse(flat, cnt, up)
-        total = int(cnt.sum())
-        self.last_pulses = total
-        return total
-
-    def _pulse(self, flat: np.ndarray, cnt: np.ndarray, up: np.ndarray) -> None:
-        """Apply cnt[k] pulses in direction up[k] to devices flat[k] (unique flat indices)."""
-        base = self.w_persistent if self.w_persistent is not None else self.w
-        wf = base.reshape(-1)
-        apply_pulses(self.device, wf, flat, cnt, up, self.rng_noise)
-        if self.count_pulses:
-            self.up_count.reshape(-1)[flat[up]] += cnt[up]
-            self.down_count.reshape(-1)[flat[~up]] += cnt[~up]
-        if self.w_persistent is not None:
-            rep = flat // self.device.plane
-            wn = self.device.c["write_noise"].astype(self.dtype)[rep]
-            self.w.reshape(-1)[flat] = wf[flat] + wn * standard_normal(self.rng_noise, flat.size, self.dtype)
-
-    def update_rows(self, rows: np.ndarray, x_rows: np.ndarray, lr, update: UpdateConfig | None = None) -> int:
-        """Independent single-row pulsed updates: ``W[r, rows[k], :] -= lr[r] x_rows[r, k, :]``.
-
-        Each (replica, row) pair is one outer-product update with d = e_row (value +1) and
-        x = x_rows[r, k], with its own update/bit-length management: the write step of
-        mixed precision (docs/algorithms.md §4.2). x_rows : (R, K, in), rows : (K,) distinct row indices.
-        """
-        cfg = update or self.update_cfg
-        x_rows = np.asarray(x_rows, dtype=self.dtype)
-        R, K, n = x_rows.shape
-        xr = x_rows.reshape(R * K, n)
-        lr_r = np.repeat(np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)), K)
-        dw = np.repeat(self.device.dw_min(), K)
-        plan = P.pulse_probabilities(xr, np.ones((R * K, 1), dtype=self.dtype), lr_r, dw, cfg)
-        tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, self.rng_pulses)
-        counts = P.coincidences(td, tx).reshape(R, K, n)
-        pos = np.flatnonzero(counts != 0)
-        if pos.size == 0:
-            self.last_pulses = 0
-            return 0
-        cnt = counts.reshape(-1)[pos]
-        r, rem = np.divmod(pos, K * n)
-        k, j = np.divmod(rem, n)
-        flat = (r * self.out_size + np.asarray(rows)[k]) * self.in_size + j
-        up = xr.reshape(-1)[pos] < 0          # d = +1: sign(x) > 0 is a down pulse
-        self._pulse(flat, cnt, up)
-        self.last_pulses = int(cnt.sum())
-        return self.last_pulses
-
-    def pulse_columns(self, cols, n: np.ndarray) -> int:
-        """Apply |n[r, i, k]| pulses (up where n > 0) to device (r, i, cols[k]); cols distinct.
-        n : (R, out, len(cols)) signed integers (the transfer writes of several columns)."""
-        r, i, k = np.nonzero(n)
-        if r.size == 0:
-            return 0
-        vals = n[r, i, k]
-        flat = (r * self.out_size + i) * self.in_size + np.asarray(cols)[k]
-        cnt = np.abs(vals).astype(np.int64)
-        self._pulse(flat, cnt, vals > 0)
-        return int(cnt.sum())
-
-    def pulse_column(self, j: int, n: np.ndarray) -> int:
-        """Apply |n[r, i]| pulses to device (r, i, j), up where n > 0, down where n < 0.
-
-        n : (R, out) signed integers. This is the transfer write of the TT family: with a
-        one-hot x = e_j and d = -n, a transfer update of bit length 1 and probability 1
-        gives exactly |n_i| (<= 1) coincidences of sign -sign(n_i), i.e. a step of
-        W[i, j] towards sign(n_i). Returns the number of pulses.
-        """
-        n = np.asarray(n)
-        r, i = np.nonzero(n)
-        if r.size == 0:
-            return 0
-        vals = n[r, i]
-        flat = (r * self.out_size + i) * self.in_size + int(j)
-        cnt = np.abs(vals).astype(np.int64)
-        self._pulse(flat, cnt, vals > 0)
-        return int(cnt.sum())
-
-    def pulse_devices(self, flat: np.ndarray, n: np.ndarray) -> int:
-        """Apply |n[k]| pulses (up where n > 0) to devices ``flat[k]`` (unique flat indices)."""
-        n = np.asarray(n)
-        keep = n != 0
-        flat, n = np.asarray(flat)[keep], n[keep]
-        if flat.size == 0:
-            return 0
-        cnt = np.abs(n).astype(np.int64)
-        self._pulse(flat, cnt, n > 0)
-        return int(cnt.sum())
-
-    def _float_update(self, x, d, lr) -> int:
-        lr = np.broadcast_to(np.asarray(lr, dtype=self.dtype), (self.n_replicas,))
-        base = self.w_persistent if self.w_persistent is not None else self.w
-        base -= lr[:, None, None] * (d[:, :, None] * x[:, None, :])
-        ref = self.device.p["ref"]
-        np.subtract(self.device.clip_physical(base + ref), ref, out=base)
-        if self.w_persistent is not None:
-            self._write_noise_all()
-        self.last_pulses = 0
-        return 0
+        return int(counts.sum())
 
     # ------------------------------------------------------- slow processes
     def decay(self) -> None:

@@ -58,6 +58,7 @@ def characterise(cfg: PulsedDevice, *, n_devices: int = 100, cycles: int = 3, pu
     dev = tile.device
     flat = np.arange(n_devices)
     ones = np.ones(n_devices, dtype=np.int64)
+    up, down = np.ones(n_devices, dtype=bool), np.zeros(n_devices, dtype=bool)
 
     # pulse-response curves from read weight 0
     T = 1 + 2 * n * cycles
@@ -68,7 +69,7 @@ def characterise(cfg: PulsedDevice, *, n_devices: int = 100, cycles: int = 3, pu
     for _ in range(cycles):
         for sign in (1, -1):
             for _ in range(n):
-                tile.pulse_devices(flat, sign * ones)
+                tile.apply_pulses(flat, ones, up if sign > 0 else down, distinct=True)
                 curves[t] = tile.w[0, 0]
                 directions[t] = sign
                 t += 1
@@ -85,7 +86,7 @@ def characterise(cfg: PulsedDevice, *, n_devices: int = 100, cycles: int = 3, pu
     trace = []
     for k in range(L):
         sign = np.where(coin.random(n_devices) < 0.5, 1, -1)
-        tile.pulse_devices(flat, sign)
+        tile.apply_pulses(flat, ones, sign > 0, distinct=True)
         if k >= L // 2:
             acc += tile.physical()[0, 0]
             n_acc += 1

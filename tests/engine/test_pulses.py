@@ -1,5 +1,6 @@
-"""Stochastic pulse trains (docs/pulses.md §2): probabilities, bit length, trains, coincidences, and
-that the expected pulsed update is the SGD step -lr d x^T."""
+"""Stochastic pulse trains (docs/pulses.md §2): probabilities, bit length, trains, coincidences, dense
+pulse types. That the expected pulsed update through a tile is the SGD step -lr d x^T:
+tests/engine/algorithms/test_pulsed_update.py."""
 
 from __future__ import annotations
 
@@ -9,67 +10,12 @@ import numpy as np
 import pytest
 
 from analogtrain.engine import pulses as P
-from analogtrain.config import ConstantStepDevice, UpdateConfig
+from analogtrain.config import UpdateConfig
 from analogtrain.seeding import generator
-from analogtrain.engine.tile import AnalogTile
 
-# constant step, no noise, no d2d, huge bounds: each coincidence moves the weight by exactly dw
 DW = 0.01
-EXACT = ConstantStepDevice(dw_min=DW, dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0, w_max=1000.0,
-                           w_min=-1000.0, w_max_dtod=0.0, w_min_dtod=0.0)
 X = np.array([0.9, -0.5, 0.3, -0.05])
 D = np.array([0.6, -0.2, 0.1])
-M = 4000  # replicas = independent updates averaged
-
-
-@pytest.fixture(scope="module")
-def big_tile():
-    g = generator(0, "device", 0)
-    return AnalogTile(EXACT, 3, 4, n_replicas=M, rng_device=[g] * M, rng_pulses=generator(5, "pulses"),
-                      rng_noise=generator(5, "noise"), dtype=np.float64)
-
-
-UPDATE_CASES = {
-    # (update config, lr)
-    "no management, fixed BL 31": (UpdateConfig(update_management=False, update_bl_management=False), 0.1),
-    "UM, fixed BL 31": (UpdateConfig(update_management=True, update_bl_management=False), 0.1),
-    "UM + UBLM": (UpdateConfig(update_management=True, update_bl_management=True), 0.1),
-    "UM + UBLM, short BL 7": (UpdateConfig(desired_bl=7), 0.1),
-    "no management, BL 64": (UpdateConfig(update_management=False, update_bl_management=False, desired_bl=64), 0.2),
-}
-
-
-@pytest.mark.parametrize("case", sorted(UPDATE_CASES))
-def test_expected_pulsed_update_is_sgd_step(big_tile, case):
-    """E[dW_ij] = -lr d_i x_j when no probability is clipped.
-
-    The count n_ij ~ Binomial(BL, p_ij), p_ij = p_x[j] p_d[i]; averaged over M independent
-    updates (replicas) the mean change has std dw sqrt(BL p (1-p) / M). Tolerance 5 of those
-    standard errors per element (12 elements: a false failure needs a >5-sigma event, p ~ 1e-5;
-    the run is seeded anyway).
-    """
-    cfg, lr = UPDATE_CASES[case]
-    tile = big_tile
-    tile.set_weights(0.0)
-    xs, ds = np.tile(X, (M, 1)), np.tile(D, (M, 1))
-    plan = P.pulse_probabilities(xs[:1], ds[:1], lr, DW, cfg)
-    assert plan.p_x.max() < 1 and plan.p_d.max() < 1  # no clipping in these cases
-    total = tile.update(xs, ds, lr, cfg)
-    dW = tile.get_weights()
-    # every change is a whole number of steps, of the sign -sign(d_i x_j) (or zero)
-    steps = dW / DW
-    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)
-    sign = -np.sign(np.outer(D, X))
-    assert np.all(steps * sign >= -1e-9)
-    assert total == int(round(np.abs(steps).sum()))
-    bl = int(plan.bl[0])
-    p = plan.p_d[0][:, None] * plan.p_x[0][None, :]
-    se = DW * np.sqrt(bl * p * (1 - p) / M)
-    expected = -lr * np.outer(D, X)
-    err = np.abs(dW.mean(axis=0) - expected)
-    assert np.all(err < 5 * se + 1e-12), (err / se)
-    # and the probabilities reproduce lr |d x| / dw exactly in expectation
-    np.testing.assert_allclose(bl * p * DW, lr * np.abs(np.outer(D, X)), rtol=1e-6)
 
 
 def test_pulse_probabilities_without_management():
@@ -176,25 +122,6 @@ def test_deterministic_implicit_hand_example():
     # n = round(10 * [0.4, 0.77] x [0.6, 0.3, 0.9]) = round([[2.4, 1.2, 3.6], [4.62, 2.31, 6.93]])
     cfg_q = UpdateConfig(**HCFG, pulse_type="deterministic_implicit", x_res_implicit=0.3)
     np.testing.assert_array_equal(P.deterministic_implicit(plan, cfg_q)[0], [[2, 1, 4], [5, 2, 7]])
-
-
-@pytest.mark.parametrize("pulse_type, counts", [("mean_count", [[2, 1, 4], [4, 2, 8]]),
-                                                ("deterministic_implicit", [[2, 1, 4], [4, 2, 8]])])
-def test_dense_pulse_types_through_the_tile(pulse_type, counts):
-    dw = HDW
-    cfg = ConstantStepDevice(dw_min=dw, dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0, w_max=10.0,
-                             w_min=-10.0, w_max_dtod=0.0, w_min_dtod=0.0)
-    tile = AnalogTile(cfg, 2, 3, dtype=np.float64)
-    n = tile.update(HX, HD, HLR, UpdateConfig(**HCFG, pulse_type=pulse_type))
-    counts = np.array(counts)
-    assert n == counts.sum()
-    np.testing.assert_allclose(tile.w[0], -np.sign(np.outer(HD[0], HX[0])) * counts * dw, atol=1e-15)
-
-
-def test_pulse_type_none_is_the_float_update():
-    tile = AnalogTile(EXACT, 3, 4, dtype=np.float64)
-    assert tile.update(X[None], D[None], 0.1, UpdateConfig(pulse_type="none")) == 0
-    np.testing.assert_allclose(tile.w[0], -0.1 * np.outer(D, X), atol=1e-15)
 
 
 # --------------------------------------------------------------------------- trains and coincidences

@@ -1,5 +1,7 @@
-"""AnalogTile: pulse counters, programming, write noise, decay, diffusion, state round trip,
-reproducibility, dtypes."""
+"""AnalogTile: the apply-pulses entry (distinct devices and time-ordered sequences, counters,
+write noise), programming and direct weight changes, decay, diffusion, state round trip,
+reproducibility, dtypes. The pulsed update that drives the tile is tested in
+tests/engine/algorithms/test_pulsed_update.py."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import copy
 import numpy as np
 import pytest
 
-from analogtrain.config import (ConstantStepDevice, IOConfig, SoftBoundsDevice, UpdateConfig, resolve_device)
-from analogtrain.seeding import generator
+from analogtrain.config import (ConstantStepDevice, IOConfig, SoftBoundsDevice, resolve_device)
+from analogtrain.engine.algorithms.pulsed_update import sample_update
+from analogtrain.seeding import generator, restore_generator, generator_state, standard_normal
 from analogtrain.engine.tile import AnalogTile
 
 
@@ -23,43 +26,96 @@ def random_steps(n, R=2, out=4, inp=5, seed=9):
     return [(rng.normal(size=(R, inp)), rng.normal(size=(R, out)) * 0.3) for _ in range(n)]
 
 
+EXACT = ConstantStepDevice(dw_min=0.01, dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0, w_max=100.0,
+                           w_min=-100.0, w_max_dtod=0.0, w_min_dtod=0.0)
+
+
 def test_pulse_counters_equal_applied_pulses():
     cfg = resolve_device(preset="softbounds")
     t = make_tile(cfg, count_pulses=True)
     total = 0
     for x, d in random_steps(20):
-        n = t.update(x, d, 0.05)
-        assert n == t.last_pulses
+        before = t.up_count.sum() + t.down_count.sum()
+        n = sample_update(t, x, d, 0.05)
+        assert n == t.up_count.sum() + t.down_count.sum() - before
         total += n
     assert total > 0
-    assert t.up_count.sum() + t.down_count.sum() == total
     assert t.up_count.min() >= 0 and t.down_count.min() >= 0
     arrs = t.arrays()
     assert arrs["up_pulses"] is t.up_count and arrs["down_pulses"] is t.down_count
-    # pulse_column / pulse_devices are counted too
-    n = t.pulse_column(2, np.array([[1, -2, 0, 3], [0, 0, 1, 0]]))
-    assert n == 7
-    assert t.up_count.sum() + t.down_count.sum() == total + 7
-    n = t.pulse_devices(np.array([0, 5, 21]), np.array([2, -1, 0]))
-    assert n == 3 and t.up_count.sum() + t.down_count.sum() == total + 10
 
 
-def test_counters_match_exact_weight_change():
-    """Constant step without noise or bounds in reach: net change = (up - down) * dw exactly, and
-    up pulses happen where sign(x_j) sign(d_i) < 0."""
-    dw = 0.01
-    cfg = ConstantStepDevice(dw_min=dw, dw_min_dtod=0.0, dw_min_std=0.0, up_down_dtod=0.0, w_max=100.0,
-                             w_min=-100.0, w_max_dtod=0.0, w_min_dtod=0.0)
-    t = make_tile(cfg, dtype=np.float64, count_pulses=True)
-    x = np.array([[1.0, -1.0, 0.5, -0.5, 0.0]] * 2)
-    d = np.array([[1.0, -1.0, 0.3, -0.2]] * 2)
-    for _ in range(10):
-        t.update(x, d, 0.05)
-    np.testing.assert_allclose(t.w, (t.up_count - t.down_count) * dw, atol=1e-12)
-    s = np.sign(d[0][:, None] * x[0][None, :])
-    assert np.all(t.up_count[:, s > 0] == 0) and np.all(t.down_count[:, s < 0] == 0)
-    assert np.all(t.up_count[:, :, 4] == 0) and np.all(t.down_count[:, :, 4] == 0)  # x_j = 0
-    assert t.up_count[:, s < 0].sum() > 0 and t.down_count[:, s > 0].sum() > 0
+def test_apply_pulses_counters_distinct_and_sequences():
+    """Counters per device and direction; a sequence may name a device several times."""
+    t = make_tile(EXACT, count_pulses=True, dtype=np.float64)     # (2, 4, 5): flat = (r 4 + i) 5 + j
+    assert t.apply_pulses(np.array([0, 27, 13]), np.array([2, 1, 4]), np.array([True, False, True]),
+                          distinct=True) == 7
+    assert t.up_count[0, 0, 0] == 2 and t.down_count[1, 1, 2] == 1 and t.up_count[0, 2, 3] == 4
+    assert t.up_count.sum() + t.down_count.sum() == 7
+    n = t.apply_pulses(np.array([5, 5, 7, 5]), np.array([1, 2, 3, 4]), np.array([True, False, True, True]))
+    assert n == 10
+    assert t.up_count[0, 1, 0] == 5 and t.down_count[0, 1, 0] == 2 and t.up_count[0, 1, 2] == 3
+    assert t.up_count.sum() + t.down_count.sum() == 17
+    np.testing.assert_allclose(t.w, (t.up_count - t.down_count) * 0.01, atol=1e-12)
+    empty = np.zeros(0, dtype=np.int64)
+    assert t.apply_pulses(empty, empty, empty.astype(bool)) == 0
+
+
+@pytest.mark.parametrize("preset", ["softbounds", "reram-es"])
+def test_apply_pulses_sequence_equals_successive_calls(preset):
+    """One sequence call (devices repeated, directions changing) equals one call per sample in
+    time order (no cycle-to-cycle noise: the noise order is the only difference; reram-es has
+    no signed rule and runs both rules per round)."""
+    cfg = resolve_device(preset=preset, sets=[("dw_min_std", "0"), ("write_noise_std", "0")])
+    rng = np.random.default_rng(4)
+    w0 = rng.uniform(-0.3, 0.3, (2, 4, 5))
+    samples = []
+    for _ in range(6):
+        flat = rng.choice(40, size=15, replace=False)
+        samples.append((flat, rng.integers(1, 4, size=15), rng.random(15) < 0.5))
+    a, b = make_tile(cfg, dtype=np.float64, count_pulses=True), make_tile(cfg, dtype=np.float64, count_pulses=True)
+    a.set_weights(w0)
+    b.set_weights(w0)
+    for flat, cnt, up in samples:
+        a.apply_pulses(flat, cnt, up, distinct=True)
+    b.apply_pulses(*(np.concatenate(v) for v in zip(*samples)))
+    np.testing.assert_allclose(a.w, b.w, rtol=0, atol=1e-12)
+    assert np.array_equal(a.up_count, b.up_count) and np.array_equal(a.down_count, b.down_count)
+
+
+@pytest.mark.parametrize("distinct", [True, False])
+def test_write_noise_of_touched_devices(distinct):
+    """Every touched device gets one fresh write-noise draw after its pulses: in entry order for
+    distinct devices, by flat index for sequences (without c2c noise these are the only draws)."""
+    cfg = SoftBoundsDevice(dw_min=0.01, write_noise_std=3.0, dw_min_std=0.0, w_max_dtod=0.0, w_min_dtod=0.0)
+    t = make_tile(cfg, R=1, dtype=np.float64)
+    flat = np.array([7, 2, 11]) if distinct else np.array([7, 2, 7, 11, 2])
+    cnt = np.ones(flat.size, dtype=np.int64)
+    noise_before = t.w - t.w_persistent
+    rng = restore_generator(generator_state(t.rng_noise))
+    t.apply_pulses(flat, cnt, np.ones(flat.size, dtype=bool), distinct=distinct)
+    touched = flat if distinct else np.unique(flat)
+    draws = standard_normal(rng, touched.size, np.float64)
+    noise = (t.w - t.w_persistent).reshape(-1)
+    np.testing.assert_allclose(noise[touched], 0.03 * draws, rtol=1e-12, atol=1e-15)
+    others = np.setdiff1d(np.arange(t.w.size), touched)
+    assert np.array_equal(noise[others], noise_before.reshape(-1)[others])
+
+
+def test_add_weights_is_exact_and_clipped():
+    """W <- clip(W + delta) on the noise-free weights, no pulses, fresh write noise everywhere."""
+    cfg = SoftBoundsDevice(dw_min=0.01, write_noise_std=3.0, dw_min_std=0.0, w_max_dtod=0.0, w_min_dtod=0.0,
+                           w_max=1.0, w_min=-1.0)
+    t = make_tile(cfg, R=1, dtype=np.float64, count_pulses=True)
+    t.set_weights(0.5)
+    noise_before = t.w - t.w_persistent
+    delta = np.zeros(t.shape)
+    delta[0, 0, :] = [0.25, -0.125, 0.75, -2.0, 0.0]
+    t.add_weights(delta)
+    np.testing.assert_array_equal(t.w_persistent[0, 0], [0.75, 0.375, 1.0, -1.0, 0.5])
+    np.testing.assert_array_equal(t.w_persistent[0, 1:], 0.5)
+    assert not np.any((t.w - t.w_persistent) == noise_before)
+    assert not t.up_count.any() and not t.down_count.any()
 
 
 def test_set_weights_clips_to_physical_bounds():
@@ -91,11 +147,9 @@ def test_write_noise_std():
     n = noise1.size
     assert abs(noise1.mean()) < 5 * sd / np.sqrt(n)
     assert abs(noise1.std() - sd) < 5 * sd / np.sqrt(2 * n)
-    # an update touches some devices: they get fresh noise, the others keep theirs
-    x = np.zeros((1, 200))
-    x[0, :100] = 1.0
-    d = np.ones((1, 200))
-    t.update(x, d, 0.02, UpdateConfig(update_management=False, update_bl_management=False))
+    # a down pulse on every device of columns < 100: they get fresh noise, the others keep theirs
+    flat = np.flatnonzero(np.arange(t.w.size) % 200 < 100)
+    t.apply_pulses(flat, np.ones(flat.size, dtype=np.int64), np.zeros(flat.size, dtype=bool), distinct=True)
     noise2 = t.w - t.w_persistent
     touched = t.w_persistent != 0.1
     assert touched[:, :, :100].mean() > 0.5 and not touched[:, :, 100:].any()
@@ -150,7 +204,7 @@ def test_diffusion():
 def _trajectory(t, steps, lr=0.05):
     out = []
     for x, d in steps:
-        t.update(x, d, lr)
+        sample_update(t, x, d, lr)
         out.append(t.get_weights())
         out.append(t.forward(x))
     return out
@@ -211,23 +265,9 @@ def test_float64_tile():
     assert t.w.dtype == np.float64 and t.w_persistent.dtype == np.float64
     assert t.device.p["scale_up"].dtype == np.float64
     for x, d in random_steps(5):
-        t.update(x, d, 0.05)
+        sample_update(t, x, d, 0.05)
     y = t.forward(np.ones((2, 5)))
     z = t.backward(np.ones((2, 4)))
     assert y.dtype == np.float64 and z.dtype == np.float64 and t.w.dtype == np.float64
     assert t.read_column(0).dtype == np.float64
     assert np.all(np.isfinite(t.w)) and np.any(t.w != 0)
-
-
-def test_update_sign_and_lr_per_replica():
-    """Per-replica learning rates; x d > 0 moves the weight down (SGD subtracts lr d x^T)."""
-    cfg = resolve_device(preset="symmetric")
-    t = make_tile(cfg, out=1, inp=1, R=3, dtype=np.float64)
-    x = np.ones((3, 1))
-    d = np.ones((3, 1))
-    for _ in range(50):
-        t.update(x, d, np.array([0.0, 0.01, 0.02]))
-    w = t.w[:, 0, 0]
-    assert w[0] == 0 and w[1] < 0 and w[2] < w[1]
-    # expected -50 * lr * 1 = -0.5 / -1.0 (BL = 1 with UBLM, k = lr / dw = 5 or 10 -> p = 1)
-    np.testing.assert_allclose(w[1:], [-0.5, -1.0], atol=0.01 * 0.5 + 1e-9)

@@ -15,6 +15,7 @@ from analogtrain.config.program import ProgramConfig
 from analogtrain.results.arrays import algorithm_arrays
 from analogtrain.experiments.program import run as run_program
 from analogtrain.seeding import generator
+from analogtrain.engine.algorithms.pulsed_update import sample_update
 from analogtrain.engine.tile import AnalogTile
 
 
@@ -74,7 +75,7 @@ def test_single_tile_counters():
     tile = AnalogTile(_device(), 3, 4, n_replicas=2, count_pulses=True, rng_pulses=generator(1, "pulses"))
     rng = np.random.default_rng(1)
     for _ in range(40):
-        tile.update(rng.uniform(-1, 1, (2, 4)), rng.uniform(-1, 1, (2, 3)), 0.05)
+        sample_update(tile, rng.uniform(-1, 1, (2, 4)), rng.uniform(-1, 1, (2, 3)), 0.05)
     st = E.per_sample_stats(tile.up_count[1], tile.down_count[1], 40)
     assert st["pulses"]["total"] == int(tile.up_count[1].sum() + tile.down_count[1].sum()) > 0
     assert st["max_device_pulses"]["up"] == int(tile.up_count[1].max())

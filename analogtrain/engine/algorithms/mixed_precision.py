@@ -12,6 +12,7 @@ from analogtrain.errors import ConfigError
 from analogtrain.seeding import generator_state, restore_generator
 from analogtrain.engine.tile import AnalogTile
 from analogtrain.engine.algorithms.base import SingleTileAlgorithm, as_replica_lr, batched
+from analogtrain.engine.algorithms.pulsed_update import row_writes
 
 
 def quantize_bins(v: np.ndarray, n_bins: int, stochastic: bool, rng: np.random.Generator) -> np.ndarray:
@@ -88,7 +89,7 @@ class MixedPrecision(SingleTileAlgorithm):
         self.chi[:, rows, :] -= n * eps
         self.requested[:, rows, :] += n.astype(np.int64)
         if np.any(n != 0):
-            self.tile.update_rows(rows, n, self.eps * self.transfer_lr, self.write_update)
+            row_writes(self.tile, rows, n, self.eps * self.transfer_lr, self.write_update)
 
     def hidden(self):
         return {"chi": self.chi, "requested_counts": self.requested}

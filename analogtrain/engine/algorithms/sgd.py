@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from analogtrain.engine.tile import AnalogTile
 from analogtrain.engine.algorithms.base import SingleTileAlgorithm, as_replica_lr, batched
+from analogtrain.engine.algorithms.pulsed_update import batch_update
 
 
 class AnalogSGD(SingleTileAlgorithm):
@@ -17,7 +18,7 @@ class AnalogSGD(SingleTileAlgorithm):
     def update(self, x, d, lr):
         x, d = batched(x), batched(d)
         lr = as_replica_lr(lr, self.n_replicas)
-        self.tile.update_batch(x, d, lr)
+        batch_update(self.tile, x, d, lr)
 
     def arrays(self):
         return {f"W.{k}": v for k, v in self.tile.arrays().items()}

@@ -23,9 +23,32 @@ from analogtrain.seeding import generator_state, restore_generator
 from analogtrain.engine.tile import AnalogTile
 from analogtrain.engine.algorithms.agad import agad_readout
 from analogtrain.engine.algorithms.base import Algorithm, as_replica_lr, batched
+from analogtrain.engine.algorithms.pulsed_update import batch_update, column_writes
 from analogtrain.engine.algorithms.scaling import buffer_step, chopper_flips, ema_max, pulse_count_lr, transfer_lr_scale
 from analogtrain.engine.algorithms.ttv2 import chopped_readout
 
+
+
+def chunk_reads(n_samples: int, t: int, k: int, n_s: int, n_cols: int, cut_after_pass: bool):
+    """The column reads of the next samples of a mini-batch (the transfer schedule).
+
+    Sample s = 0, 1, ... is sample ``t + s + 1`` of the run (t samples seen so far); every
+    ``n_s``-th sample of the run is followed by a read of the next column, k, k + 1, ...
+    (mod n_cols). With ``cut_after_pass`` (output choppers, which flip after a full pass)
+    the chunk ends with the read of the last column. Returns (number of samples of the
+    chunk, reads [(s, j)] in time order, t and k after the chunk).
+    """
+    reads = []
+    s = 0
+    while s < n_samples:
+        t += 1
+        s += 1
+        if t % n_s == 0:
+            reads.append((s - 1, k))
+            k = (k + 1) % n_cols
+            if cut_after_pass and k == 0:
+                break
+    return s, reads, t, k
 
 
 class TransferFamily(Algorithm):
@@ -119,30 +142,20 @@ class TransferFamily(Algorithm):
         lam_h = transfer_lr_scale(lr, lam_a, self.transfer_lr, self.scale_transfer_lr, self.buffer_granularity,
                                   self.auto_granularity, self.dw_a, self.dw_w, self.in_size, self.n_s,
                                   self.correct_gradient_magnitudes)
-        # the reads of the whole batch are interleaved with the pulses by update_batch; with
+        # the reads of the whole batch are interleaved with the pulses by batch_update; with
         # output choppers (which flip at the end of every full pass and change the signs of all
         # later samples) the batch is cut after each full pass
+
+        def on_read(group):
+            self.transfer_many([j for _, j in group], lam_h)
+
         start = 0
         while start < B:
-            reads = []
-            end, t, k = start, self.t, self.k
-            while end < B:
-                t += 1
-                if t % self.n_s == 0:
-                    reads.append((end - start, k))
-                    k = (k + 1) % self.in_size
-                    if self.any_out_chop and k == 0:
-                        end += 1
-                        break
-                end += 1
-
-            def on_read(group, lam_h=lam_h):
-                self.transfer_many([j for _, j in group], lam_h)
-
-            self.A.update_batch(x[:, start:end], d[:, start:end], lam_a, x_sign=self.c_in, d_sign=self.c_out,
-                                reads=reads, on_read=on_read)
+            n, reads, t, k = chunk_reads(B - start, self.t, self.k, self.n_s, self.in_size, self.any_out_chop)
+            batch_update(self.A, x[:, start:start + n], d[:, start:start + n], lam_a, x_sign=self.c_in,
+                         d_sign=self.c_out, reads=reads, on_read=on_read)
             self.t, self.k = t, k
-            start = end
+            start += n
 
     def transfer(self, j: int, lam_h: np.ndarray) -> None:
         """Read column j of A, update H, write W, then chopper bookkeeping (docs/algorithms.md §4.4.3, §4.6.2)."""
@@ -185,7 +198,7 @@ class TransferFamily(Algorithm):
             allowed = ~(self.dynamic & self.warm_up)[:, None] | (T_each[None, :] > self.n_c[:, None])
             n = n * allowed[:, None, :]
         if n.any():
-            self.w_writes += self.W.pulse_columns(J, n)
+            self.w_writes += column_writes(self.W, J, n)
         self.n_transfers += nJ
         u = self.rng_chopper.random((nJ, R)).T if self.any_random else None     # one row of draws per read
         flip = chopper_flips(T_each[None, :], self.n_c[:, None], self.in_chop_prob[:, None],

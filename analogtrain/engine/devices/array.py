@@ -2,10 +2,11 @@
 
 :class:`DeviceArray` holds the per-device parameters of ``R`` replica arrays of shape
 ``(out, in)`` as ``(R, out, in)`` arrays, and the per-replica constants as ``(R,)``
-arrays. :func:`apply_pulses` applies a signed number of pulses to each touched
-device, one pulse at a time with the model's rule (so soft bounds are re-evaluated
-after every pulse and every pulse draws its own cycle-to-cycle noise), clipping to
-the device's own bounds after each pulse.
+arrays. :func:`apply_pulses` applies pulse counts (or time-ordered pulse sequences) to
+the touched devices, one pulse at a time with the model's rule (so soft bounds are
+re-evaluated after every pulse and every pulse draws its own cycle-to-cycle noise),
+clipping to the device's own bounds after each pulse; :func:`pulse_rounds` is its one
+loop over pulse rounds.
 """
 
 from __future__ import annotations
@@ -120,36 +121,70 @@ def _slice(d: dict, n: int) -> dict:
 
 
 def apply_pulses(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, counts: np.ndarray, up: np.ndarray,
-                 rng: np.random.Generator) -> None:
-    """Apply ``counts[k]`` pulses to device ``idx[k]`` of ``w_flat``, up if ``up[k]`` else down; in place.
+                 rng: np.random.Generator, *, distinct: bool = False) -> None:
+    """Apply pulses to the devices of ``w_flat`` in place: entry k gives ``counts[k] >= 1``
+    pulses to device ``idx[k]``, up if ``up[k]`` else down.
 
-    ``w_flat`` is the flat stored weight (``g - ref``) of all R*out*in devices; ``idx``
-    are unique flat indices, ``counts`` positive integers. For each device the physical
-    state is ``g = w + ref``; each pulse applies the model rule with a fresh N(0, 1)
-    draw and clips ``g`` to ``[w_min_ij, w_max_ij]``; finally ``w = g - ref``.
+    ``w_flat`` is the flat stored weight (``g - ref``) of all R*out*in devices. Entries are
+    in time order and a device may appear several times, with different directions (one
+    entry per sample of a mini-batch): each device receives its pulses one by one in that
+    order, exactly as a per-sample loop would apply them. ``distinct`` declares one entry
+    per device (a single update). Each pulse applies the model rule to the physical state
+    ``g = w + ref`` with a fresh N(0, 1) draw and clips ``g`` to ``[w_min_ij, w_max_ij]``.
 
-    Vectorisation: devices are sorted by count (descending), so the devices still
-    receiving their k-th pulse are a prefix of the sorted list and round k updates
-    that prefix in one NumPy expression. Models with a signed rule (the linear-step
-    family) do both directions in the same rounds; the others run the up and down
-    devices as two sorted segments. All noise is drawn in one call.
+    All pulses run in :func:`pulse_rounds`. The order in which *different* devices are
+    visited does not change the physics, only which noise draw each pulse gets; it is
+    fixed as follows (and so are the results):
+
+    * ``distinct``, model with a signed rule: devices by count (descending, stable), both
+      directions in the same rounds; other models: the up devices, then the down devices,
+      as two sorted segments (each segment runs one rule);
+    * sequences: devices by flat index, then by total count (descending, stable); round
+      r gives every device its own r-th pulse, in the direction of that pulse.
     """
     if idx.size == 0:
         return
-    eps = standard_normal(rng, int(counts.sum()), dtype=dev.dtype) if dev.has_c2c_noise else None
+    if distinct:
+        _apply_distinct(dev, w_flat, idx, counts, up, rng)
+    else:
+        _apply_sequences(dev, w_flat, idx, counts, up, rng)
+
+
+def _apply_distinct(dev, w_flat, idx, counts, up, rng) -> None:
+    """One entry per device (see :func:`apply_pulses`); all noise drawn in one call."""
+    eps = _noise(dev, rng, int(counts.sum()))
     if dev.spec.signed is not None:
         if counts.max() == 1:  # one pulse per device (the common case): no sorting needed
-            _pulse_sorted(dev, w_flat, idx, counts, up, eps, 0, single=True)
+            pulse_rounds(dev, w_flat, idx, counts, up, eps, single=True)
             return
         order = _order_by_count(counts)
-        _pulse_sorted(dev, w_flat, idx[order], counts[order], up[order], eps, 0)
+        pulse_rounds(dev, w_flat, idx[order], counts[order], up[order], eps)
         return
     n_up = int(np.count_nonzero(up))
     key = counts.astype(np.int64) + (up.astype(np.int64) << 32)
     order = np.argsort(-key, kind="stable")
     ii, cc, uu = idx[order], counts[order], up[order]
-    off = _pulse_sorted(dev, w_flat, ii[:n_up], cc[:n_up], uu[:n_up], eps, 0)
-    _pulse_sorted(dev, w_flat, ii[n_up:], cc[n_up:], uu[n_up:], eps, off)
+    off = pulse_rounds(dev, w_flat, ii[:n_up], cc[:n_up], uu[:n_up], eps)
+    pulse_rounds(dev, w_flat, ii[n_up:], cc[n_up:], uu[n_up:], eps, off)
+
+
+def _apply_sequences(dev, w_flat, idx, counts, up, rng) -> None:
+    """Time-ordered entries, devices repeated (see :func:`apply_pulses`): the pulses are
+    expanded device-major, each device's in time order, and the devices sorted by their
+    total number of pulses."""
+    o = np.argsort(idx, kind="stable")                 # device-major, time order kept
+    dev_s, cnt_s, up_s = idx[o], counts[o].astype(np.int64), up[o]
+    pulse_up = np.repeat(up_s, cnt_s)                  # every pulse's direction, device-major
+    first = np.flatnonzero(np.r_[True, dev_s[1:] != dev_s[:-1]])
+    devices = dev_s[first]
+    totals = np.add.reduceat(cnt_s, first)
+    if totals.max() == 1 and dev.spec.signed is not None:  # one pulse per device: its direction is pulse_up
+        pulse_rounds(dev, w_flat, devices, totals, pulse_up, _noise(dev, rng, devices.size), single=True)
+        return
+    starts = np.r_[0, np.cumsum(totals)[:-1]]
+    order = _order_by_count(totals)
+    devices, totals, starts = devices[order], totals[order], starts[order]
+    pulse_rounds(dev, w_flat, devices, totals, pulse_up, _noise(dev, rng, int(totals.sum())), starts=starts)
 
 
 def _order_by_count(counts: np.ndarray) -> np.ndarray:
@@ -159,41 +194,65 @@ def _order_by_count(counts: np.ndarray) -> np.ndarray:
     return np.argsort(-counts.astype(np.int64), kind="stable")
 
 
-def _pulse_sorted(dev, w_flat, ii, cc, up, eps, off, single: bool = False):
-    """Pulse devices ii, sorted by count cc (descending); returns the new noise offset.
+def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: np.ndarray, up: np.ndarray,
+                 eps: np.ndarray | None, off: int = 0, *, starts: np.ndarray | None = None,
+                 single: bool = False) -> int:
+    """Give ``counts[k]`` pulses to device ``ii[k]``, in rounds; returns the noise offset after them.
 
-    ``up`` is per device; for a model without a signed rule all of ``up`` must be equal.
-    ``single``: every count is 1 (one round, no sort needed).
+    ``ii`` are distinct flat device indices sorted by their pulse count ``counts``
+    (descending), so the devices receiving an r-th pulse are a prefix of ``n_r`` of them
+    and round r = 0, 1, ... updates that prefix in one expression::
+
+        g[:n_r] <- clip(rule_u(g[:n_r], eps[off : off + n_r]), w_min, w_max),   off <- off + n_r
+
+    where ``u``, per device, is the direction of its own r-th pulse: ``up[k]`` for all its
+    pulses (``starts`` None), or ``up[starts[k] + r]`` (``starts`` given: ``up`` lists the
+    direction of every pulse, device-major, device k's from ``starts[k]`` on). A model
+    with a signed rule (the linear-step family) evaluates both directions in one
+    expression; with ``starts`` None its step parameters are gathered once. Other models,
+    with ``starts`` None, need one direction for all ``ii`` (they run that rule), else
+    they evaluate both rules and pick per pulse. ``eps``: the N(0, 1) draws (None: no
+    cycle-to-cycle noise). ``single``: every count is 1 (one round, ``ii`` need not be sorted).
     """
     if ii.size == 0:
         return off
     if single:
-        n_ge = np.array([ii.size])
+        n_ge = [ii.size]
     else:
-        # n_ge[k-1] = number of devices with >= k pulses (cc is sorted descending)
-        n_ge = np.searchsorted(-cc.astype(np.int64), -np.arange(1, int(cc[0]) + 1), side="right")
+        # n_ge[r] = number of devices with more than r pulses (counts sorted descending)
+        n_ge = np.searchsorted(-counts.astype(np.int64), -np.arange(1, int(counts[0]) + 1), side="right").tolist()
+    spec, flat_p = dev.spec, dev.flat_p
     c = dev.constants_for(ii)
     g = w_flat.take(ii)
-    flat_p = dev.flat_p
     lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
     ref = flat_p["ref"].take(ii) if dev.has_ref else None
-    if dev.spec.signed is not None:
+    if spec.signed is not None and starts is None:
         sel = 2 * ii + up
         scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
 
-        def step(n, e):
-            return dev.spec.signed(g[:n], scale[:n], slope[:n], e, _slice(c, n))
-    else:
-        names = dev.spec.up_params if up[0] else dev.spec.down_params
-        rule = dev.spec.up if up[0] else dev.spec.down
+        def step(r, n, e):
+            return spec.signed(g[:n], scale[:n], slope[:n], e, _slice(c, n))
+    elif spec.signed is not None:
+        def step(r, n, e):
+            sel = 2 * ii[:n] + up.take(starts[:n] + r)
+            return spec.signed(g[:n], dev.signed_scale.take(sel), dev.signed_slope.take(sel), e, _slice(c, n))
+    elif starts is None:
+        rule, names = (spec.up, spec.up_params) if up[0] else (spec.down, spec.down_params)
         p = {k: flat_p[k].take(ii) for k in names}
 
-        def step(n, e):
+        def step(r, n, e):
             return rule(g[:n], _slice(p, n), e, _slice(c, n))
+    else:
+        def step(r, n, e):
+            u = up.take(starts[:n] + r)
+            pu = {k: flat_p[k].take(ii[:n]) for k in spec.up_params}
+            pd = {k: flat_p[k].take(ii[:n]) for k in spec.down_params}
+            cn = _slice(c, n)
+            return np.where(u, spec.up(g[:n], pu, e, cn), spec.down(g[:n], pd, e, cn))
     if ref is not None:
         g += ref
-    for n in n_ge.tolist():
-        gk = step(n, eps[off:off + n] if eps is not None else 0.0)
+    for r, n in enumerate(n_ge):
+        gk = step(r, n, eps[off:off + n] if eps is not None else 0.0)
         np.maximum(gk, lo[:n], out=gk)
         np.minimum(gk, hi[:n], out=g[:n])
         off += n
@@ -201,60 +260,6 @@ def _pulse_sorted(dev, w_flat, ii, cc, up, eps, off, single: bool = False):
         g -= ref
     w_flat[ii] = g
     return off
-
-
-def apply_pulse_sequences(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, counts: np.ndarray,
-                          up: np.ndarray, rng: np.random.Generator) -> None:
-    """Apply pulse *sequences*: entry k gives ``counts[k]`` pulses (up if ``up[k]``) to device
-    ``idx[k]``; entries are in time order and a device may appear several times with
-    different directions (one entry per sample of a mini-batch). Each device receives its
-    pulses one by one in that order, exactly as the per-sample loop would apply them.
-
-    Vectorisation: pulses are expanded per device; devices are sorted by their total number
-    of pulses, so round r (the r-th pulse of every device that has one) updates a prefix
-    of the sorted devices, each with the direction of its own r-th pulse.
-    """
-    if idx.size == 0:
-        return
-    o = np.argsort(idx, kind="stable")                 # device-major, time order kept
-    dev_s, cnt_s, up_s = idx[o], counts[o].astype(np.int64), up[o]
-    pulse_up = np.repeat(up_s, cnt_s)                  # every pulse's direction, device-major
-    first = np.flatnonzero(np.r_[True, dev_s[1:] != dev_s[:-1]])
-    devices = dev_s[first]
-    totals = np.add.reduceat(cnt_s, first)
-    starts = np.r_[0, np.cumsum(totals)[:-1]]
-    if totals.max() == 1 and dev.spec.signed is not None:
-        _pulse_sorted(dev, w_flat, devices, totals, pulse_up, _noise(dev, rng, devices.size), 0, single=True)
-        return
-    order = _order_by_count(totals)
-    devices, totals, starts = devices[order], totals[order], starts[order]
-    n_ge = np.searchsorted(-totals, -np.arange(1, int(totals[0]) + 1), side="right")
-    eps = _noise(dev, rng, int(totals.sum()))
-    flat_p = dev.flat_p
-    lo, hi = flat_p["w_min"].take(devices), flat_p["w_max"].take(devices)
-    ref = flat_p["ref"].take(devices) if dev.has_ref else None
-    c = dev.constants_for(devices)
-    g = w_flat.take(devices)
-    if ref is not None:
-        g += ref
-    off = 0
-    for r, n in enumerate(n_ge.tolist()):
-        u = pulse_up.take(starts[:n] + r)
-        e = eps[off:off + n] if eps is not None else 0.0
-        cn = _slice(c, n)
-        if dev.spec.signed is not None:
-            sel = 2 * devices[:n] + u
-            gk = dev.spec.signed(g[:n], dev.signed_scale.take(sel), dev.signed_slope.take(sel), e, cn)
-        else:
-            pu = {k: flat_p[k].take(devices[:n]) for k in dev.spec.up_params}
-            pd = {k: flat_p[k].take(devices[:n]) for k in dev.spec.down_params}
-            gk = np.where(u, dev.spec.up(g[:n], pu, e, cn), dev.spec.down(g[:n], pd, e, cn))
-        np.maximum(gk, lo[:n], out=gk)
-        np.minimum(gk, hi[:n], out=g[:n])
-        off += n
-    if ref is not None:
-        g -= ref
-    w_flat[devices] = g
 
 
 def _noise(dev: DeviceArray, rng: np.random.Generator, n: int):

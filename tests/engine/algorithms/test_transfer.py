@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from analogtrain.engine.algorithms import build_stack
-from analogtrain.engine.algorithms.transfer import TransferFamily
+from analogtrain.engine.algorithms.transfer import TransferFamily, chunk_reads
 from analogtrain.config import ConstantStepDevice, IOConfig, UpdateConfig
 from analogtrain.config.algorithm import TransferConfig
 from analogtrain.errors import ConfigError
@@ -229,6 +229,17 @@ def test_transfer_every_batches_and_column_schedule():
     fam.update(np.zeros((1, 3, IN)), np.zeros((1, 3, OUT)), 0.25)    # sample 14 -> column 0 once more
     assert fam.n_transfers == 7 and fam.k == 1
     np.testing.assert_allclose(fam.H[0, 0], lam * np.array([0.003, 0.02, 0.2]), rtol=1e-12)
+
+
+def test_chunk_reads_by_hand():
+    """n_s = 2, 3 columns, 1 sample seen, next column 2: samples 2..11 of the run are read
+    after the even ones, columns 2, 0, 1, 2, 0; with output choppers the chunk ends after the
+    read of the last column (2), at once."""
+    assert chunk_reads(10, 1, 2, 2, 3, False) == (10, [(0, 2), (2, 0), (4, 1), (6, 2), (8, 0)], 11, 1)
+    assert chunk_reads(10, 1, 2, 2, 3, True) == (1, [(0, 2)], 2, 0)
+    assert chunk_reads(10, 2, 0, 2, 3, True) == (6, [(1, 0), (3, 1), (5, 2)], 8, 0)
+    assert chunk_reads(3, 2, 0, 2, 3, True) == (3, [(1, 0)], 5, 1)      # the batch ends first
+    assert chunk_reads(4, 0, 1, 1, 3, False) == (4, [(0, 1), (1, 2), (2, 0), (3, 1)], 4, 2)
 
 
 def test_running_maxima_over_the_batch():

@@ -1,4 +1,5 @@
-"""apply_pulses: the vectorised pulse loop equals a plain per-device, per-pulse loop."""
+"""apply_pulses / pulse_rounds: the vectorised pulse rounds equal a plain per-device, per-pulse
+loop, for distinct devices and for time-ordered sequences with repeated devices."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from analogtrain.config import (ConstantStepDevice, ExpStepDevice, LinearStepDevice, PowStepDevice,
                                 SoftBoundsDevice, SoftBoundsReferenceDevice)
-from analogtrain.engine.devices.array import DeviceArray, apply_pulses
+from analogtrain.engine.devices.array import DeviceArray, apply_pulses, pulse_rounds
 from analogtrain.seeding import generator
 
 SHAPE = (6, 7)
@@ -42,8 +43,10 @@ def brute_force(dev: DeviceArray, w_flat, idx, counts, up):
     return w
 
 
+@pytest.mark.parametrize("distinct", [True, False])
 @pytest.mark.parametrize("model", sorted(CONFIGS))
-def test_vectorised_equals_brute_force(model):
+def test_vectorised_equals_brute_force(model, distinct):
+    """Distinct devices, either declared (``distinct``) or through the sequence path."""
     cfg = CONFIGS[model]
     dev = DeviceArray([cfg, cfg], SHAPE, [generator(4, "device", 0), generator(4, "device", 1)], dtype=np.float64)
     rng = np.random.default_rng(0)
@@ -58,11 +61,82 @@ def test_vectorised_equals_brute_force(model):
     expected = brute_force(dev, w_flat, idx, counts, up)
     untouched = np.setdiff1d(np.arange(total), idx)
     before = w_flat.copy()
-    apply_pulses(dev, w_flat, idx, counts, up, generator(0, "noise"))
+    apply_pulses(dev, w_flat, idx, counts, up, generator(0, "noise"), distinct=distinct)
     np.testing.assert_allclose(w_flat, expected, rtol=0, atol=1e-12)
     assert np.array_equal(w_flat[untouched], before[untouched])
     g = w_flat.reshape(dev.shape) + dev.p["ref"]
     assert np.all(g <= dev.p["w_max"] + 1e-12) and np.all(g >= dev.p["w_min"] - 1e-12)
+
+
+@pytest.mark.parametrize("model", sorted(CONFIGS))
+def test_sequences_equal_brute_force_in_time_order(model):
+    """Repeated devices with changing directions (the samples of a mini-batch): each device
+    gets its entries' pulses one by one in entry order, as the brute-force loop over entries."""
+    cfg = CONFIGS[model]
+    dev = DeviceArray([cfg, cfg], SHAPE, [generator(5, "device", 0), generator(5, "device", 1)], dtype=np.float64)
+    rng = np.random.default_rng(3)
+    total = dev.shape[0] * dev.plane
+    g0 = dev.p["w_min"] + rng.random(dev.shape) * (dev.p["w_max"] - dev.p["w_min"])
+    w_flat = (g0 - dev.p["ref"]).reshape(-1).copy()
+    idx = rng.integers(0, total // 2, size=3 * total)       # about 6 entries per device, half the devices
+    counts = rng.integers(1, 6, size=idx.size)
+    counts[:3] = 200                                         # some devices to the bound
+    up = rng.random(idx.size) < 0.5
+    expected = brute_force(dev, w_flat, idx, counts, up)     # entry by entry: time order
+    apply_pulses(dev, w_flat, idx, counts, up, generator(0, "noise"))
+    np.testing.assert_allclose(w_flat, expected, rtol=0, atol=1e-12)
+    assert np.array_equal(w_flat[total // 2:], (g0 - dev.p["ref"]).reshape(-1)[total // 2:])
+
+
+def test_pulse_rounds_by_hand():
+    """Three devices sorted by count (3, 2, 1): round 0 pulses all three, round 1 the first two,
+    round 2 the first; noise eps[off + k] of round r goes to device k of its prefix.
+
+    Constant step dw = 0.1 with noise s = 0.5 (no slope): a pulse is g +- dw (1 + s eps).
+    Per-pulse directions (``starts``): device 0 up, down, up; device 1 down, down; device 2 up.
+    """
+    cfg = ConstantStepDevice(dw_min=0.1, dw_min_std=0.5, dw_min_dtod=0.0, up_down_dtod=0.0, w_max=5.0,
+                             w_min=-5.0, w_max_dtod=0.0, w_min_dtod=0.0)
+    dev = DeviceArray([cfg], (1, 4), [generator(0, "device", 0)], dtype=np.float64)
+    eps = np.array([0.0, 1.0, -1.0, 0.5, 2.0, -2.0, 9.0])
+    ii, counts = np.array([3, 0, 1]), np.array([3, 2, 1])
+    # device-major pulse directions: device 3 (k=0) from 0, device 0 (k=1) from 3, device 1 (k=2) from 5
+    up = np.array([True, False, True, False, False, True])
+    w = np.zeros(4)
+    off = pulse_rounds(dev, w, ii, counts, up, eps, 1, starts=np.array([0, 3, 5]))
+    assert off == 1 + 6
+    # round 0 (eps[1:4] = 1, -1, 0.5): dev 3 up, dev 0 down, dev 1 up
+    # round 1 (eps[4:6] = 2, -2):      dev 3 down, dev 0 down
+    # round 2 (eps[6] = 9):            dev 3 up
+    step = lambda e: 0.1 * (1 + 0.5 * e)  # noqa: E731
+    expected = np.array([-step(-1) - step(-2), step(0.5), 0.0, step(1) - step(2) + step(9)])
+    np.testing.assert_allclose(w, expected, rtol=0, atol=1e-15)
+    # one direction per device (starts None): device k's pulses all go up[k]
+    w = np.zeros(4)
+    assert pulse_rounds(dev, w, ii, counts, np.array([True, False, True]), eps) == 6
+    # rounds: eps[0:3] = 0, 1, -1 (devices 3, 0, 1), eps[3:5] = 0.5, 2 (3, 0), eps[5] = -2 (3)
+    np.testing.assert_allclose(w, [-step(1) - step(2), step(-1), 0.0, step(0) + step(0.5) + step(-2)], atol=1e-15)
+    # single: every count 1, no sort needed
+    w = np.zeros(4)
+    assert pulse_rounds(dev, w, np.array([2, 0]), np.array([1, 1]), np.array([False, True]), eps, 4,
+                        single=True) == 6
+    np.testing.assert_allclose(w, [step(-2), 0.0, -step(2), 0.0], atol=1e-15)
+
+
+def test_distinct_and_sequence_noise_orders():
+    """The order of the noise draws is part of the results (see apply_pulses): distinct devices
+    of a signed model take the draws by count, in entry order; sequences by flat index."""
+    cfg = ConstantStepDevice(dw_min=0.1, dw_min_std=0.5, dw_min_dtod=0.0, up_down_dtod=0.0, w_max=5.0,
+                             w_min=-5.0, w_max_dtod=0.0, w_min_dtod=0.0)
+    dev = DeviceArray([cfg], (1, 4), [generator(0, "device", 0)], dtype=np.float64)
+    idx, counts, up = np.array([2, 0, 3]), np.array([1, 1, 1]), np.array([True, True, True])
+    eps = generator(7, "noise").standard_normal(3)
+    w = np.zeros(4)
+    apply_pulses(dev, w, idx, counts, up, generator(7, "noise"), distinct=True)
+    np.testing.assert_allclose(w[idx], 0.1 * (1 + 0.5 * eps), atol=1e-15)
+    w = np.zeros(4)
+    apply_pulses(dev, w, idx, counts, up, generator(7, "noise"))
+    np.testing.assert_allclose(w[np.sort(idx)], 0.1 * (1 + 0.5 * eps), atol=1e-15)
 
 
 def test_empty_and_float32():

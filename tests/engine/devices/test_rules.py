@@ -2,8 +2,9 @@
 
 Each test builds devices without any variation (no d2d spread, no c2c noise), so every
 device follows its equation exactly; the pulses go through the whole engine path
-(AnalogTile.pulse_devices -> apply_pulses -> rules), with several devices receiving
-different numbers of pulses and directions in one call.
+(AnalogTile.apply_pulses -> devices.array.apply_pulses -> pulse_rounds -> rules), with
+several devices receiving different numbers of pulses and directions in one call, both as
+distinct devices and through the sequence path (which must agree exactly without noise).
 """
 
 from __future__ import annotations
@@ -28,11 +29,17 @@ def _tile(cfg, n, dtype=np.float64):
 def _pulse(cfg, w0, counts):
     """Read weights after ``counts[k]`` pulses (up if > 0, down if < 0) from read weight w0[k], all in one call."""
     w0 = np.asarray(w0, dtype=np.float64)
-    t = _tile(cfg, w0.size)
-    t.set_weights(w0[None, None, :])
-    np.testing.assert_allclose(t.w[0, 0], w0, rtol=0, atol=1e-15)  # (w + ref) - ref rounding
-    t.pulse_devices(np.arange(w0.size), np.asarray(counts))
-    return t.w[0, 0].copy()
+    counts = np.asarray(counts)
+    out = []
+    for distinct in (True, False):
+        t = _tile(cfg, w0.size)
+        t.set_weights(w0[None, None, :])
+        np.testing.assert_allclose(t.w[0, 0], w0, rtol=0, atol=1e-15)  # (w + ref) - ref rounding
+        n = t.apply_pulses(np.arange(w0.size), np.abs(counts), counts > 0, distinct=distinct)
+        assert n == np.abs(counts).sum()
+        out.append(t.w[0, 0].copy())
+    np.testing.assert_array_equal(out[0], out[1])
+    return out[0]
 
 
 def soft_up(w0, n, b, dw):
@@ -229,7 +236,7 @@ def test_c2c_noise_of_one_pulse(mult_noise):
                            **{**NO_VAR, "dw_min_std": s})
     t = AnalogTile(cfg, 200, 200, dtype=np.float64)
     t.set_weights(g0)
-    t.pulse_devices(np.arange(t.w.size), np.ones(t.w.size, dtype=int))
+    t.apply_pulses(np.arange(t.w.size), np.ones(t.w.size, dtype=int), np.ones(t.w.size, dtype=bool), distinct=True)
     step = (t.w - g0).ravel()
     mean_step = dw * (1 - g0 / b)
     std = s * (mean_step if mult_noise else dw)
