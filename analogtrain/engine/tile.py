@@ -219,19 +219,6 @@ class AnalogTile:
             self._write_noise_all()
 
     # ------------------------------------------------------------ state I/O
-    def arrays(self) -> dict[str, np.ndarray]:
-        """Every internal array, by stable name (for ``arrays.npz`` and checkpoints)."""
-        out = {"weights": self.w, "reference": self.device.p["ref"],
-               "symmetry_point": self.device.p["sp"], "w_max_bound": self.device.p["w_max"],
-               "w_min_bound": self.device.p["w_min"], "scale_up": self.device.p["scale_up"],
-               "scale_down": self.device.p["scale_down"]}
-        if self.w_persistent is not None:
-            out["persistent_weights"] = self.w_persistent
-        if self.count_pulses:
-            out["up_pulses"] = self.up_count
-            out["down_pulses"] = self.down_count
-        return out
-
     def state(self) -> tuple[dict[str, np.ndarray], dict]:
         """A snapshot of the mutable state: (copied arrays, JSON-able rng states). Device
         parameters are not included: they are rebuilt from the config and seed."""

@@ -14,6 +14,7 @@ from analogtrain.config import (ConstantStepDevice, IOConfig, SoftBoundsDevice, 
 from analogtrain.engine.algorithms.pulsed_update import sample_update
 from analogtrain.seeding import generator, restore_generator, generator_state, standard_normal
 from analogtrain.engine.tile import AnalogTile
+from analogtrain.results.arrays import tile_arrays
 
 
 def make_tile(cfg, out=4, inp=5, R=2, seed=0, dtype=np.float32, **kw):
@@ -41,7 +42,7 @@ def test_pulse_counters_equal_applied_pulses():
         total += n
     assert total > 0
     assert t.up_count.min() >= 0 and t.down_count.min() >= 0
-    arrs = t.arrays()
+    arrs = tile_arrays(t)
     assert arrs["up_pulses"] is t.up_count and arrs["down_pulses"] is t.down_count
 
 

@@ -7,8 +7,9 @@ matrix) and offers the same small interface:
 * ``update(x, d, lr)``: the weight update of a mini-batch, x (R, B, in), d (R, B, out),
   ``lr`` a scalar or (R,); analog updates are applied sample by sample, in order;
 * ``weights()`` / ``set_weights(w)``: the visible weights (R, out, in);
-* ``arrays()``: every internal array by stable name (W, A, H, references, P, P_ref,
-  choppers, pulse counters) for ``arrays.npz``;
+* ``tiles()`` / ``hidden()``: the device arrays by name ("A", "W") and the digital state
+  (H, P, P_ref, choppers, running maxima, chi, ...), typed; one function names them for
+  ``arrays.npz`` (:func:`analogtrain.results.arrays.algorithm_arrays`);
 * ``state()`` / ``load_state()``: everything that changes during training, as
   (dict of arrays, JSON-able dict), for checkpoints that resume bit for bit.
 
@@ -51,9 +52,6 @@ class Algorithm(ABC):
 
     @abstractmethod
     def set_weights(self, w: np.ndarray) -> None: ...
-
-    @abstractmethod
-    def arrays(self) -> dict[str, np.ndarray]: ...
 
     @abstractmethod
     def state(self) -> tuple[dict[str, np.ndarray], dict]: ...

@@ -40,9 +40,6 @@ class FloatingPoint(Algorithm):
     def set_weights(self, w):
         self.w[...] = w
 
-    def arrays(self):
-        return {"W": self.w}
-
     def state(self):
         return {"W": self.w.copy()}, {}
 

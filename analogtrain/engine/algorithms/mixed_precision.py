@@ -94,12 +94,6 @@ class MixedPrecision(SingleTileAlgorithm):
     def hidden(self):
         return {"chi": self.chi, "requested_counts": self.requested}
 
-    def arrays(self):
-        out = {f"W.{k}": v for k, v in self.tile.arrays().items()}
-        out["chi"] = self.chi
-        out["requested_counts"] = self.requested
-        return out
-
     def state(self):
         arrs, rng = self.tile.state()
         arrays = {f"W.{k}": v for k, v in arrs.items()}

@@ -20,9 +20,6 @@ class AnalogSGD(SingleTileAlgorithm):
         lr = as_replica_lr(lr, self.n_replicas)
         batch_update(self.tile, x, d, lr)
 
-    def arrays(self):
-        return {f"W.{k}": v for k, v in self.tile.arrays().items()}
-
     def state(self):
         arrs, rng = self.tile.state()
         return {f"W.{k}": v for k, v in arrs.items()}, {"W": rng}

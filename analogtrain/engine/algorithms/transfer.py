@@ -219,14 +219,6 @@ class TransferFamily(Algorithm):
     def set_weights(self, w):
         self.W.set_weights(w)
 
-    def arrays(self):
-        out = {f"W.{k}": v for k, v in self.W.arrays().items()}
-        out.update({f"A.{k}": v for k, v in self.A.arrays().items()})
-        out.update(H=self.H, c_in=self.c_in, c_out=self.c_out, m_x=self.m_x, m_d=self.m_d)
-        if self.any_dynamic:
-            out.update(P=self.P, P_ref=self.P_ref)
-        return out
-
     def counters(self) -> dict:
         return {"samples": self.t, "next_column": self.k, "full_passes": self.T, "transfers": self.n_transfers,
                 "w_write_pulses": self.w_writes}

@@ -20,6 +20,7 @@ import math
 import numpy as np
 import pytest
 
+from analogtrain.results.arrays import algorithm_arrays
 from analogtrain.engine.algorithms import build_stack
 from analogtrain.engine.algorithms.transfer import TransferFamily, chunk_reads
 from analogtrain.config import ConstantStepDevice, IOConfig, UpdateConfig
@@ -516,7 +517,7 @@ def test_build_stack_transfer_family_state_and_arrays():
     alg.set_weights(w0)
     np.testing.assert_allclose(alg.weights(), w0)
     np.testing.assert_allclose(alg.forward(np.ones((3, IN))), w0.sum(axis=2))
-    names = set(alg.arrays())
+    names = set(algorithm_arrays(alg))
     assert {"W.weights", "A.weights", "H", "c_in", "c_out", "P", "P_ref"} <= names
     rng = np.random.default_rng(0)
     for _ in range(10):
