@@ -157,17 +157,15 @@ class TransferFamily(Algorithm):
             self.t, self.k = t, k
             start += n
 
-    def transfer(self, j: int, lam_h: np.ndarray) -> None:
-        """Read column j of A, update H, write W, then chopper bookkeeping (docs/algorithms.md §4.4.3, §4.6.2)."""
-        self.transfer_many([j], lam_h)
-
     def transfer_many(self, cols: list, lam_h: np.ndarray) -> None:
-        """The transfers of several distinct columns, in the given (time) order, vectorised.
+        """The transfers of several distinct columns, in the given (time) order, vectorised: for
+        each column j, read it from A, update H, write W, then the chopper bookkeeping
+        (docs/algorithms.md §4.4.3, §4.6.2).
 
         Each read touches only its own column of A, H, P, P_ref, W and the input chopper;
         the only coupling between successive reads is the pass counter T (incremented
-        after the last column), which is precomputed per read. Equivalent to calling the
-        single-column transfer once per column in order (random chopper draws included).
+        after the last column), which is precomputed per read. Equivalent to one call per
+        column in order (random chopper draws included).
         """
         J = np.asarray(cols, dtype=np.int64)
         nJ = J.size

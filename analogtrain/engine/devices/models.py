@@ -1,8 +1,10 @@
 """Registry of device models: which rule, which parameters, which constants.
 
-A :class:`ModelSpec` ties a model name (``config.DEVICE_MODELS``) to its pure rules in
-:mod:`.rules`, the per-device parameter arrays each direction needs, and the
-per-replica constants the rules read from ``c``.
+A :class:`ModelSpec` ties a model name (``config.DEVICE_MODELS``) to its pure pulse rules
+in :mod:`.rules`, the per-device parameter arrays each direction needs, how its per-device
+step shape is drawn (:mod:`.shapes`) and the per-replica constants the rules read from
+``c``. Adding a device model: its config class (:mod:`analogtrain.config.device`), its
+rules, its shape function, and one entry in :data:`MODELS`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from analogtrain.engine.devices import rules
+from analogtrain.engine.devices import rules, shapes
 
 
 @dataclass(frozen=True)
@@ -26,8 +28,12 @@ class ModelSpec:
     magnitudes: Callable
     #: closed-form symmetry point (p) -> g*, or None (bisection on the magnitudes)
     symmetry_point: Callable | None
+    #: (cfg, shape, xi, scale_up, scale_down, w_max, w_min, straddle) -> (params, w_max, w_min)
+    shape: Callable = shapes.constant_step
     #: per-replica constants besides dw_min_std
     constants: tuple[str, ...] = ()
+    #: cfg -> the model's own per-replica constants (beyond the common ones), or None
+    replica_constants: Callable | None = None
     #: signed single rule (g, scale, slope, eps, c) covering both directions, if the model has one
     signed: Callable | None = None
 
@@ -45,16 +51,16 @@ _EXP = dict(up=rules.exp_step_up, down=rules.exp_step_down,
             up_params=("scale_up", "w_max", "w_min"), down_params=("scale_down", "w_max", "w_min"),
             magnitudes=rules.exp_step_magnitudes, symmetry_point=None,
             constants=("A_up", "A_down", "gamma_up", "gamma_down", "a", "b", "complex_noise",
-                       "dw_min_std_add", "dw_min_std_slope"))
+                       "dw_min_std_add", "dw_min_std_slope"), replica_constants=shapes.exp_step_constants)
 
 MODELS: dict[str, ModelSpec] = {
-    "constant_step": ModelSpec("constant_step", **_LINEAR),
-    "soft_bounds": ModelSpec("soft_bounds", **_LINEAR),
-    "soft_bounds_reference": ModelSpec("soft_bounds_reference", **_LINEAR),
-    "linear_step": ModelSpec("linear_step", **_LINEAR),
-    "pow_step": ModelSpec("pow_step", **_POW),
-    "pow_step_reference": ModelSpec("pow_step_reference", **_POW),
-    "exp_step": ModelSpec("exp_step", **_EXP),
+    "constant_step": ModelSpec("constant_step", **_LINEAR, shape=shapes.constant_step),
+    "soft_bounds": ModelSpec("soft_bounds", **_LINEAR, shape=shapes.soft_bounds),
+    "soft_bounds_reference": ModelSpec("soft_bounds_reference", **_LINEAR, shape=shapes.soft_bounds_reference),
+    "linear_step": ModelSpec("linear_step", **_LINEAR, shape=shapes.linear_step),
+    "pow_step": ModelSpec("pow_step", **_POW, shape=shapes.pow_step),
+    "pow_step_reference": ModelSpec("pow_step_reference", **_POW, shape=shapes.pow_step),
+    "exp_step": ModelSpec("exp_step", **_EXP, shape=shapes.exp_step),
 }
 
 

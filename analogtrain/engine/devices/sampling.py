@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analogtrain.config.device import (ExpStepDevice, LinearStepDevice, PowStepDevice, PulsedDevice,
-                             SoftBoundsDevice, SoftBoundsReferenceDevice)
+from analogtrain.config.device import PulsedDevice
 from analogtrain.engine.devices.models import MODELS, symmetry_point
 
 #: order of the standard-normal planes drawn per array (append only)
@@ -23,10 +22,9 @@ def replica_constants(cfg: PulsedDevice) -> dict:
     """Per-replica scalars the rules read (``c``), from one config."""
     c = dict(dw_min=cfg.dw_min, dw_min_std=cfg.dw_min_std, granularity=cfg.granularity,
              write_noise=cfg.write_noise_std * cfg.dw_min, mult_noise=bool(getattr(cfg, "mult_noise", True)))
-    if isinstance(cfg, ExpStepDevice):
-        c.update(A_up=cfg.A_up, A_down=cfg.A_down, gamma_up=cfg.gamma_up, gamma_down=cfg.gamma_down,
-                 a=cfg.a, b=cfg.b, dw_min_std_add=cfg.dw_min_std_add, dw_min_std_slope=cfg.dw_min_std_slope,
-                 complex_noise=bool(cfg.dw_min_std_add > 0 or cfg.dw_min_std_slope > 0))
+    own = MODELS[cfg.model].replica_constants
+    if own is not None:
+        c.update(own(cfg))
     return c
 
 
@@ -74,40 +72,10 @@ def sample_device(cfg: PulsedDevice, shape: tuple[int, int], rng: np.random.Gene
 
     out = dict(scale_up=scale_up, scale_down=scale_down)
     straddle = (w_max > 0) & (w_min < 0)
-    if isinstance(cfg, SoftBoundsReferenceDevice):
-        slope_dn = np.where(straddle, scale_down / np.where(straddle, -w_min, 1.0), 0.0)
-        slope_dn = slope_dn * np.abs(1.0 + cfg.slope_down_dtod * xi["slope_down"])
-        slope_up = np.where(straddle, scale_up / np.where(straddle, w_max, 1.0), 0.0)
-        slope_up = slope_up * np.abs(1.0 + cfg.slope_up_dtod * xi["slope_up"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w_max = np.where(straddle & (slope_up > 0), scale_up / np.where(slope_up > 0, slope_up, 1.0), w_max)
-            w_min = np.where(straddle & (slope_dn > 0), -scale_down / np.where(slope_dn > 0, slope_dn, 1.0), w_min)
-        out.update(slope_up=-slope_up, slope_down=slope_dn)
-    elif isinstance(cfg, SoftBoundsDevice):
-        out.update(slope_up=np.where(w_max > 0, -scale_up / np.where(w_max > 0, w_max, 1.0), 0.0),
-                   slope_down=np.where(w_min < 0, -scale_down / np.where(w_min < 0, w_min, 1.0), 0.0))
-    elif isinstance(cfg, LinearStepDevice):
-        g_up = cfg.gamma_up + cfg.gamma_up_dtod * xi["gamma_up"]
-        g_dn = cfg.gamma_down + cfg.gamma_down_dtod * xi["gamma_down"]
-        if not cfg.allow_increasing:
-            g_up, g_dn = np.abs(g_up), np.abs(g_dn)
-        ref_up = np.full(shape, cfg.w_max) if cfg.mean_bound_reference else w_max
-        ref_dn = np.full(shape, cfg.w_min) if cfg.mean_bound_reference else w_min
-        out.update(slope_up=np.where(ref_up != 0, -g_up * scale_up / np.where(ref_up != 0, ref_up, 1.0), 0.0),
-                   slope_down=np.where(ref_dn != 0, -g_dn * scale_down / np.where(ref_dn != 0, ref_dn, 1.0), 0.0))
-    elif isinstance(cfg, PowStepDevice):
-        gain_g = 1.0 + cfg.pow_gamma_dtod * xi["gamma_up"]
-        r_g = cfg.pow_up_down_dtod * xi["gamma_down"]
-        ub, db = min(cfg.pow_up_down, 0.0), min(-cfg.pow_up_down, 0.0)
-        gu, gd = (ub + gain_g + r_g) * cfg.pow_gamma, (db + gain_g - r_g) * cfg.pow_gamma
-        if cfg.enforce_consistency:
-            gu, gd = np.abs(gu), np.abs(gd)
-        out.update(gamma_up=gu, gamma_down=gd)
-    elif not isinstance(cfg, ExpStepDevice):  # constant step
-        out.update(slope_up=np.zeros(shape), slope_down=np.zeros(shape))
-
-    out.update(w_max=w_max, w_min=w_min)
     spec = MODELS[cfg.model]
+    params, w_max, w_min = spec.shape(cfg, shape, xi, scale_up, scale_down, w_max, w_min, straddle)
+    out.update(params)
+    out.update(w_max=w_max, w_min=w_min)
     sp = symmetry_point(spec, out, replica_constants(cfg))
     ref = cfg.reference_mean + cfg.reference_std * xi["reference"]
     reset_bias = cfg.reset + cfg.reset_dtod * xi["reset"]

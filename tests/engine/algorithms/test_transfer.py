@@ -341,7 +341,7 @@ def test_cttv2_flip_rate_per_read_is_in_chop_prob():
     for _ in range(n_pass):
         for j in range(IN):
             before = fam.c_in.copy()
-            fam.transfer(j, lam)
+            fam.transfer_many([j], lam)
             changed = fam.c_in != before
             others = np.delete(changed, j, axis=1)
             assert not others.any()
@@ -464,7 +464,7 @@ def test_agad_regular_chopper_period():
             pref_before = fam.P_ref.copy()
             p_before = fam.P.copy()
             was = fam.switched[:, j].copy()
-            fam.transfer(j, lam)
+            fam.transfer_many([j], lam)
             for r in range(3):
                 if fam.c_in[r, j] != before[r, j]:
                     flip_passes[r][j].append(T)
