@@ -22,6 +22,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from analogtrain.errors import ConfigError
+
 
 def as_replica_lr(lr, n_replicas: int) -> np.ndarray:
     """The learning rate as an (R,) float64 array."""
@@ -58,6 +60,17 @@ class Algorithm(ABC):
 
     @abstractmethod
     def load_state(self, arrays: dict[str, np.ndarray], info: dict) -> None: ...
+
+    def stack_configs(self, cfgs) -> list:
+        """``cfgs`` as a list after checking there is one per replica and that the
+        :attr:`STACK_KEYS` fields agree (ConfigError naming the field otherwise)."""
+        cfgs = list(cfgs)
+        if len(cfgs) != self.n_replicas:
+            raise ValueError(f"{type(self).__name__}: one config per replica ({self.n_replicas}), got {len(cfgs)}")
+        for f in self.STACK_KEYS:
+            if len({getattr(c, f) for c in cfgs}) != 1:
+                raise ConfigError(f"algorithm.{f}: must be the same for all replicas of one stack", field=f"algorithm.{f}")
+        return cfgs
 
     def tiles(self) -> dict:
         """The device arrays by name (``{"A": tile, "W": tile}``); empty for floating point."""

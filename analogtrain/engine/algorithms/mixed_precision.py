@@ -8,7 +8,6 @@ import numpy as np
 
 from analogtrain.config.algorithm import MixedPrecisionConfig
 from analogtrain.config.update import UpdateConfig
-from analogtrain.errors import ConfigError
 from analogtrain.seeding import generator_state, restore_generator
 from analogtrain.engine.tile import AnalogTile
 from analogtrain.engine.algorithms.base import SingleTileAlgorithm, as_replica_lr, batched
@@ -46,12 +45,7 @@ class MixedPrecision(SingleTileAlgorithm):
 
     def __init__(self, tile: AnalogTile, cfgs: Sequence[MixedPrecisionConfig], rng_quant: np.random.Generator):
         super().__init__(tile)
-        cfgs = list(cfgs)
-        if len(cfgs) != self.n_replicas:
-            raise ValueError("one MP config per replica")
-        for field in self.STACK_KEYS:
-            if len({getattr(c, field) for c in cfgs}) != 1:
-                raise ConfigError(f"algorithm.{field}: must be the same for all replicas of one stack")
+        cfgs = self.stack_configs(cfgs)
         self.cfg = cfgs[0]
         gran = np.array([c.granularity for c in cfgs], dtype=np.float64)
         self.eps = np.where(gran > 0, gran, tile.device.dw_min())

@@ -18,7 +18,6 @@ from typing import Sequence
 import numpy as np
 
 from analogtrain.config.algorithm import TransferConfig
-from analogtrain.errors import ConfigError
 from analogtrain.seeding import generator_state, restore_generator
 from analogtrain.engine.tile import AnalogTile
 from analogtrain.engine.algorithms.agad import agad_readout
@@ -74,12 +73,7 @@ class TransferFamily(Algorithm):
         super().__init__(tile_w.n_replicas, tile_w.out_size, tile_w.in_size)
         if tile_a.shape != tile_w.shape:
             raise ValueError("A and W must have the same shape")
-        cfgs = list(cfgs)
-        if len(cfgs) != self.n_replicas:
-            raise ValueError("one TransferConfig per replica")
-        for f in self.STACK_KEYS:
-            if len({getattr(c, f) for c in cfgs}) != 1:
-                raise ConfigError(f"algorithm.{f}: must be the same for all replicas of one stack")
+        cfgs = self.stack_configs(cfgs)
         c0 = cfgs[0]
         self.A, self.W = tile_a, tile_w
         self.names = list(names) if names is not None else ["transfer"] * self.n_replicas
