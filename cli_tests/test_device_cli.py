@@ -52,9 +52,15 @@ def test_list(capsys):
 def _check_summary(data):
     assert isinstance(data["schema_version"], int)
     assert isinstance(data["n_states"], (int, float)) and data["n_states"] > 0
-    for key in ("symmetry_point", "symmetry_point_simulated"):
-        assert isinstance(data[key]["mean"], (int, float)), key
-        assert isinstance(data[key]["std"], (int, float)), key
+    assert isinstance(data["symmetry_point_simulated"]["mean"], (int, float))
+    assert isinstance(data["symmetry_point_simulated"]["std"], (int, float))
+    none = data["devices_without_symmetry_point"]
+    assert 0 <= none <= data["n_devices"]
+    if none < data["n_devices"]:     # over the devices that have one
+        assert isinstance(data["symmetry_point"]["mean"], (int, float))
+        assert isinstance(data["symmetry_point"]["std"], (int, float))
+    else:                            # a device whose steps never balance has none
+        assert data["symmetry_point"] == {"mean": None, "std": None}
 
 
 def test_every_listed_preset_characterises(capsys):
@@ -64,6 +70,19 @@ def test_every_listed_preset_characterises(capsys):
         data = json.loads(out)  # exactly one JSON object on stdout
         _check_summary(data)
         assert data["preset"] == name and data["n_devices"] == 6 and data["cycles"] == 1
+
+
+def test_a_constant_step_device_has_no_symmetry_point_and_keeps_reference_zero(capsys):
+    """linearstep with gamma = 0 is a constant step: up and down steps never balance, so there is
+    no symmetry point to subtract (before: the bound, reported as 0.07 +- 1.03, was subtracted as
+    the reference); with gamma = 0.5 every device has one inside its range."""
+    data = json.loads(run(["device", "--preset", "linearstep", "--set", "gamma=0", "--json", *FAST], capsys)[1])
+    assert data["devices_without_symmetry_point"] == data["n_devices"]
+    assert data["reference"] == {"mean": 0.0, "std": 0.0}
+    out = run(["device", "--preset", "linearstep", "--set", "gamma=0", *FAST], capsys)[1]
+    assert "6 of 6 devices have none" in out
+    data = json.loads(run(["device", "--preset", "linearstep", "--set", "gamma=0.5", "--json", *FAST], capsys)[1])
+    assert data["devices_without_symmetry_point"] == 0 and abs(data["symmetry_point"]["mean"]) < 0.2
 
 
 def test_table_output(capsys):

@@ -4,7 +4,8 @@
 
 * pulse-response curves: ``cycles`` cycles of ``n`` up pulses then ``n`` down pulses,
   starting from read weight 0, recording every device's read weight after each pulse;
-* the symmetry point (SP) two ways: from the model's formula (per device) and from a
+* the symmetry point (SP) two ways: from the model's formula (per device; a device whose
+  up and down steps never balance inside its range has none, and is counted) and from a
   long random +-1 pulse sequence (fair coin per device and pulse) started at each
   device's lower bound, time-averaged over the second half of the sequence;
 * number of states, step sizes, bounds, up/down asymmetry, reference offsets.
@@ -25,6 +26,8 @@ from analogtrain.seeding import generator
 
 def _ms(a) -> dict:
     a = np.asarray(a, dtype=np.float64).ravel()
+    if a.size == 0:
+        return {"mean": None, "std": None}
     return {"mean": float(a.mean()), "std": float(a.std())}
 
 
@@ -95,7 +98,8 @@ def characterise(cfg: PulsedDevice, *, n_devices: int = 100, cycles: int = 3, pu
     sp_sim = acc / max(n_acc, 1)
 
     p = {k: v[0, 0].astype(np.float64) for k, v in dev.p.items()}
-    sp = p["sp"]
+    sp = p["sp"]                      # NaN where a device has no symmetry point (it drifts to a bound)
+    has_sp = np.isfinite(sp)
     ref = p["ref"]
     step_mean = 0.5 * (p["scale_up"] + p["scale_down"])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -116,11 +120,12 @@ def characterise(cfg: PulsedDevice, *, n_devices: int = 100, cycles: int = 3, pu
         "w_min": _ms(p["w_min"]),
         "w_max": _ms(p["w_max"]),
         "reference": _ms(ref),
-        "symmetry_point": _ms(sp),
+        "symmetry_point": _ms(sp[has_sp]),
+        "devices_without_symmetry_point": int(np.count_nonzero(~has_sp)),
         "symmetry_point_simulated": _ms(sp_sim),
-        "symmetry_point_read": _ms(sp - ref),
-        "symmetry_point_abs_diff": {"mean": float(np.abs(sp_sim - sp).mean()),
-                                    "max": float(np.abs(sp_sim - sp).max())},
+        "symmetry_point_read": _ms((sp - ref)[has_sp]),
+        "symmetry_point_abs_diff": {"mean": float(np.abs(sp_sim - sp)[has_sp].mean()) if has_sp.any() else None,
+                                    "max": float(np.abs(sp_sim - sp)[has_sp].max()) if has_sp.any() else None},
         "write_noise": float(cfg.write_noise_std * cfg.dw_min),
     }
     return Characterisation(config=None, device=cfg, n_devices=n_devices, cycles=cycles,

@@ -137,8 +137,13 @@ def run_stack(cfg: ProgramConfig, reps: Sequence[Replica], stack_id: int,
 
 
 def _bad_array(alg, R: int):
-    """(replica, array name) of the first float array with NaN or inf, or None."""
+    """(replica, array name) of the first state array (weights, persistent weights, digital
+    state) with NaN or inf, or None (device constants such as a missing symmetry point are not
+    state)."""
+    state = ("weights", "persistent_weights", *schema.ALGORITHM_FIELDS)
     for name, a in schema.algorithm_arrays(alg).items():
+        if schema.parse(name) is None or schema.parse(name).field not in state:
+            continue
         a = np.asarray(a)
         if a.ndim and a.shape[0] == R and np.issubdtype(a.dtype, np.floating):
             ok = np.isfinite(a.reshape(R, -1)).all(axis=1)

@@ -68,10 +68,11 @@ class Characterisation(Result):
             ["w_min (physical)", ms("w_min")],
             ["w_max (physical)", ms("w_max")],
             ["reference offset", ms("reference")],
-            ["symmetry point (formula)", ms("symmetry_point")],
+            ["symmetry point (formula)", _sp_formula(out, ms("symmetry_point"))],
             ["symmetry point (random pulses)", ms("symmetry_point_simulated")],
             ["|SP simulated - formula| mean / max",
-             f"{out['symmetry_point_abs_diff']['mean']:.3g} / {out['symmetry_point_abs_diff']['max']:.3g}"],
+             f"{out['symmetry_point_abs_diff']['mean']:.3g} / {out['symmetry_point_abs_diff']['max']:.3g}"
+             if out["symmetry_point_abs_diff"]["mean"] is not None else "-"],
             ["symmetry point, read weight", ms("symmetry_point_read")],
             ["write noise std", f"{out['write_noise']:.4g}"],
             ["response curve", f"{out['cycles']} cycles x {out['pulses_per_direction']} up/down pulses"],
@@ -95,7 +96,8 @@ class Characterisation(Result):
 
     def _write_sp(self, path: Path) -> None:
         files.write_csv(path, ["device", "formula", "simulated"],
-                        [[i, float(a), float(b)] for i, (a, b) in enumerate(zip(self.sp_formula, self.sp_simulated))])
+                        [[i, float(a) if np.isfinite(a) else "", float(b)]
+                         for i, (a, b) in enumerate(zip(self.sp_formula, self.sp_simulated))])
 
     def plot(self, path: str | Path) -> None:
         plt = files.require_matplotlib()
@@ -112,7 +114,7 @@ class Characterisation(Result):
         ax.set_title("pulse response")
         ax.legend()
         ax = axes[1]
-        ax.hist(self.sp_formula, bins=30, alpha=0.6, label="formula")
+        ax.hist(self.sp_formula[np.isfinite(self.sp_formula)], bins=30, alpha=0.6, label="formula")
         ax.hist(self.sp_simulated, bins=30, alpha=0.6, label="random pulses")
         ax.set_xlabel("symmetry point (physical weight)")
         ax.set_title("symmetry point over devices")
@@ -121,3 +123,13 @@ class Characterisation(Result):
         with files.atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=120)
         plt.close(fig)
+
+
+def _sp_formula(out: dict, text: str) -> str:
+    """The formula SP over the devices that have one, and how many have none."""
+    none = out.get("devices_without_symmetry_point", 0)
+    if not none:
+        return text
+    n = out["n_devices"]
+    lack = f"{none} of {n} devices have none: up and down steps never balance inside the range"
+    return lack if none == n else f"{text} ({lack})"

@@ -65,13 +65,15 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def symmetry_point(spec: ModelSpec, p: dict, c: dict, iters: int = 60) -> np.ndarray:
-    """Physical symmetry point g* of each device (where up and down steps are equal).
+    """Physical symmetry point g* of each device (where up and down steps are equal), NaN
+    where the device has none (docs/devices.md §1.3).
 
     Uses the model's closed form where it has one, else bisection on
     ``f(g) = up(g) - down(g)`` over ``[w_min_ij, w_max_ij]`` (f is non-increasing for
     every model here: up steps shrink and down steps grow with g). Where f keeps one
-    sign over the whole range, g* is the bound it drifts to; where f is 0 everywhere
-    (a perfectly symmetric device), g* = 0.
+    sign over the whole range the device drifts to a bound, and where f is 0 everywhere
+    (a perfectly symmetric device) every state is neutral: in both cases no symmetry
+    point exists (NaN).
     """
     if spec.symmetry_point is not None:
         return spec.symmetry_point(p)
@@ -88,6 +90,4 @@ def symmetry_point(spec: ModelSpec, p: dict, c: dict, iters: int = 60) -> np.nda
         a = np.where(pos, mid, a)
         b = np.where(pos, b, mid)
     sp = 0.5 * (a + b)
-    sp = np.where(f_lo <= 0, np.where(f_hi >= 0, 0.0, lo), sp)  # drifts down everywhere -> w_min
-    sp = np.where(f_hi >= 0, np.where(f_lo <= 0, 0.0, hi), sp)  # drifts up everywhere -> w_max
-    return sp
+    return np.where((f_lo > 0) & (f_hi < 0), sp, np.nan)   # a sign change inside the range only

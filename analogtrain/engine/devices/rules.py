@@ -55,19 +55,22 @@ def linear_step_magnitudes(g, p):
 
 
 def linear_step_symmetry_point(p):
-    """g* where up and down steps are equal: ``(su - sd) / (slope_down - slope_up)``.
+    """g* where up and down steps are equal: ``(su - sd) / (slope_down - slope_up)``, NaN where the
+    device has none.
 
-    For soft bounds this is ``(su - sd) / (su / w_max - sd / w_min)`` (docs/devices.md §1.3). Where
-    the two slopes are equal (constant step) no interior point exists: the drift goes to
-    the bound on the side of the larger step, or nowhere (g* = 0) if the steps are equal.
+    For soft bounds this is ``(su - sd) / (su / w_max - sd / w_min)`` (docs/devices.md §1.3). A
+    symmetry point exists only where the root lies strictly inside ``(w_min, w_max)``. Where
+    the two slopes are equal (constant step, a linear step with gamma = 0) the steps never
+    balance: the drift goes to the bound on the side of the larger step, or nowhere if the
+    steps are exactly equal; where the root lies outside the range (a nearly constant step)
+    the drift ends at a bound too. Neither has a symmetry point: NaN.
     """
     su, sd = p["scale_up"], p["scale_down"]
     den = p["slope_down"] - p["slope_up"]
     num = su - sd
     with np.errstate(divide="ignore", invalid="ignore"):
-        sp = np.where(den > 0, num / np.where(den > 0, den, 1.0),
-                      np.where(num > 0, p["w_max"], np.where(num < 0, p["w_min"], 0.0)))
-    return np.clip(sp, p["w_min"], p["w_max"])
+        sp = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return np.where((sp > p["w_min"]) & (sp < p["w_max"]), sp, np.nan)
 
 
 # --- power step ----------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def sample_device(cfg: PulsedDevice, shape: tuple[int, int], rng: np.random.Gene
 
     Returns a dict with ``scale_up``, ``scale_down``, ``w_max``, ``w_min`` (physical
     bounds), ``ref`` (reference subtracted from the read weight), ``sp`` (physical
-    symmetry point), ``reset_bias``, ``decay_scale``, ``diffusion_rate`` and the
+    symmetry point; NaN for a device without one), ``reset_bias``, ``decay_scale``, ``diffusion_rate`` and the
     model's own arrays (``slope_up``/``slope_down`` or ``gamma_up``/``gamma_down``).
     """
     xi = dict(zip(_XI, rng.standard_normal((len(_XI),) + tuple(shape))))
@@ -79,9 +79,10 @@ def sample_device(cfg: PulsedDevice, shape: tuple[int, int], rng: np.random.Gene
     sp = symmetry_point(spec, out, replica_constants(cfg))
     ref = cfg.reference_mean + cfg.reference_std * xi["reference"]
     reset_bias = cfg.reset + cfg.reset_dtod * xi["reset"]
-    if cfg.subtract_symmetry_point:
-        ref = ref + np.where(straddle, sp, 0.0)
-        reset_bias = reset_bias + np.where(straddle, sp, 0.0)
+    if cfg.subtract_symmetry_point:   # a device without a symmetry point (NaN) keeps reference 0 there
+        shift = np.where(straddle & np.isfinite(sp), sp, 0.0)
+        ref = ref + shift
+        reset_bias = reset_bias + shift
     out.update(ref=ref, sp=sp, reset_bias=reset_bias,
                diffusion_rate=np.abs(cfg.diffusion * (1.0 + cfg.diffusion_dtod * xi["diffusion"])))
     t = cfg.lifetime * (1.0 + cfg.lifetime_dtod * xi["lifetime"])
