@@ -7,9 +7,10 @@ self-attention, pooling, residual; docs/nn.md §9.5).
 Conventions
 -----------
 * Batch first: ``x`` is ``(B, in)`` for dense layers, ``(B, C, H, W)`` for images,
-  ``(T, B, in)`` for LSTM sequences, ``(B, T, D)`` for transformer tokens. Weight matrices are ``(out, in)`` like a tile:
-  forward ``y = x W^T`` (per sample ``W x``), backward ``d W`` (per sample ``W^T d``),
-  weight gradient ``d^T x`` (the outer product summed over the batch).
+  ``(T, B, in)`` for LSTM sequences, ``(B, T, D)`` for the tokens of a transformer.
+  Weight matrices are ``(out, in)`` like a tile: forward ``y = x W^T`` (per sample
+  ``W x``), backward ``d W`` (per sample ``W^T d``), weight gradient ``d^T x`` (the outer
+  product summed over the batch).
 * dtype follows the inputs (float32 in -> float32 out, float64 in -> float64 out).
 * Every backward returns the gradient of a scalar loss ``L`` w.r.t. the inputs of its
   forward, given ``grad_y = dL/dy``.

@@ -195,7 +195,7 @@ def test_layernorm_eps_and_2d_input():
 
 
 def _patchify_oracle(x, p):
-    B, C, H, W = x.shape
+    B, _, H, W = x.shape
     rows = []
     for b in range(B):
         seq = []
@@ -308,7 +308,7 @@ def test_residual_forward_and_backward():
 
 def _attention_oracle(q, k, v, heads):
     """Loops over the batch and the heads, softmax written out."""
-    B, T, D = q.shape
+    B, _, D = q.shape
     dh = D // heads
     out = np.zeros_like(q)
     for b in range(B):
