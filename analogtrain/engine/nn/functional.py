@@ -641,6 +641,12 @@ def _erfc_abs(y: np.ndarray) -> np.ndarray:
     return out
 
 
+def _floats(x) -> np.ndarray:
+    """``x`` as an array of its float dtype (float64 for integers, bools and Python numbers)."""
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
 def erf(x: np.ndarray) -> np.ndarray:
     """The error function ``erf(x) = 2/sqrt(pi) int_0^x exp(-t^2) dt``, elementwise, any shape.
 
@@ -649,7 +655,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     :func:`erfc`. Relative error ~1e-16 in float64 (tests compare with ``math.erf``);
     float32 in gives float32 out.
     """
-    x = np.asarray(x)
+    x = _floats(x)
     y = np.abs(x)
     out = np.empty_like(x)
     small = y <= 0.46875
@@ -665,7 +671,7 @@ def erfc(x: np.ndarray) -> np.ndarray:
     """``erfc(x) = 1 - erf(x)``, elementwise, with full relative precision in the upper tail
     (no cancellation: ``erfc(|x|)`` is approximated directly for ``|x| > 0.46875``;
     ``erfc(-y) = 2 - erfc(y)``)."""
-    x = np.asarray(x)
+    x = _floats(x)
     y = np.abs(x)
     out = np.empty_like(x)
     small = y <= 0.46875

@@ -97,6 +97,10 @@ def test_erf_and_erfc_match_math_to_a_few_ulp():
     assert F.erf(np.array([np.inf, -np.inf])).tolist() == [1.0, -1.0]
     assert F.erfc(np.array([np.inf, -np.inf])).tolist() == [0.0, 2.0]
     assert np.isnan(F.erf(np.array([np.nan]))[0]) and np.isnan(F.erfc(np.array([np.nan]))[0])
+    ints = F.erf(np.array([0, 1, -2]))                                                 # integers: float64
+    assert ints.dtype == np.float64
+    np.testing.assert_allclose(ints, [0.0, math.erf(1), math.erf(-2)], rtol=4e-15)
+    assert F.erfc(2.0) == pytest.approx(math.erfc(2.0), rel=4e-15)                      # a 0-d input
 
 
 def _gelu_oracle(x):
