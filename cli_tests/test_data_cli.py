@@ -261,7 +261,7 @@ def test_fetch_unknown_name(tmp_path):
 
 def test_fetch_choices_come_from_the_registry(tmp_path):
     fetchable = [s.name for s in ds.DATASETS.values() if s.fetchable]
-    assert fetchable == ["mnist", "warpeace"]
+    assert fetchable == ["mnist", "warpeace", "cifar10"]
     rc, out, err = run(["data", "fetch", "--help"])
     assert rc == 0 and f"[{'|'.join(fetchable)}]" in out
     rc, out, err = run(["data", "fetch", "cifar", "--data-dir", tmp_path])
@@ -311,7 +311,7 @@ def test_subprocess_list(tmp_path):
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["schema_version"] == 2 and doc["data_dir"] == str(tmp_path)
-    assert len(doc["files"]) == 6 and not any(r["present"] for r in doc["files"])
+    assert len(doc["files"]) == 12 and not any(r["present"] for r in doc["files"])
 
 
 def test_subprocess_error_is_one_line(tmp_path):

@@ -10,6 +10,7 @@ import click
 from analogtrain import datasets
 from analogtrain.cli import cli, rerun_args_current
 from analogtrain.cli.common import progress_option, show_progress
+from analogtrain.datasets.download import download_size
 from analogtrain.results.provenance import provenance
 from analogtrain.results.render import dumps, table
 from analogtrain.errors import ConfigError
@@ -64,14 +65,15 @@ def _dataset_name(ctx: click.Context, param: click.Parameter, value: str) -> str
 @click.option("--mirror", "mirrors", multiple=True, metavar="URL",
               help="Base URL to download from instead of the built-in mirrors; the file name is appended "
                    "(repeatable, tried in order). Default: the built-in mirrors (MNIST: the CVDF mirror, "
-                   "then the PyTorch S3 mirror; War and Peace: the char-rnn page).")
+                   "then the PyTorch S3 mirror; War and Peace: the char-rnn page; CIFAR-10: the data set's "
+                   "page at the University of Toronto, whose archive cifar-10-binary.tar.gz is unpacked).")
 @json_option
 @progress_option
 def fetch_cmd(name: str, data_dir: Path | None, mirrors: tuple[str, ...], as_json: bool, no_progress: bool) -> None:
     root, source = datasets.describe_data_dir(data_dir)
     kwargs = dict(mirrors=list(mirrors) if mirrors else None)
     if show_progress(no_progress):
-        total = sum(kf.size for kf in datasets.known_files(name)) or None
+        total = download_size(name) or None
         with click.progressbar(length=total, label=f"fetch {name}", file=sys.stderr) as bar:
             def progress(done: int, _total: int) -> None:
                 bar.update(done - bar.pos)

@@ -2,8 +2,11 @@
 
 ``fetch(name)`` downloads the published files of one data set into ``<data dir>/<folder>/``:
 each goes to ``<file>.part`` first (resumed with an HTTP Range request), is checked against
-its size and SHA-256, and only then renamed. ``dataset_status()`` lists every known file.
-Both read :data:`KNOWN_FILES`, an index of the registry's folders built once at import.
+its size and SHA-256, and only then renamed. A data set published as one archive (CIFAR-10)
+downloads the archive that way, then unpacks exactly its known files from it (each checked
+against its own size and SHA-256) and removes the archive. ``dataset_status()`` lists every
+known file. Both read :data:`KNOWN_FILES` and :data:`KNOWN_ARCHIVES`, indexes of the
+registry's folders built once at import.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import tarfile
 import urllib.error
+import zlib
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +31,11 @@ from analogtrain.errors import ConfigError, InputError, RunError
 #: gathered from the registry (each reader declares its files). Functions here read this
 #: module attribute when called, so tests may replace it (monkeypatch) with their own table.
 KNOWN_FILES: dict[str, list[KnownFile]] = {s.folder.name: list(s.folder.files) for s in DATASETS.values()}
+
+#: folder name -> the published archive its files are unpacked from (only for the sets published
+#: as one archive); read when called, so tests may replace it too.
+KNOWN_ARCHIVES: dict[str, KnownFile] = {s.folder.name: s.folder.archive for s in DATASETS.values()
+                                        if s.folder.archive is not None}
 
 _CHUNK = 1 << 20                    # bytes per read/write step
 _TIMEOUT = 60.0                     # seconds without data before a mirror is given up
@@ -45,10 +55,23 @@ def known_files(name: str) -> list[KnownFile]:
     return KNOWN_FILES.get(dataset_spec(name).folder.name, [])
 
 
+def known_archive(name: str) -> KnownFile | None:
+    """The archive data set ``name`` is published in (from :data:`KNOWN_ARCHIVES`), or None."""
+    return KNOWN_ARCHIVES.get(dataset_spec(name).folder.name)
+
+
+def download_size(name: str) -> int:
+    """Bytes ``fetch(name)`` downloads when nothing is present: the archive, else the files."""
+    archive = known_archive(name)
+    return archive.size if archive is not None else sum(kf.size for kf in known_files(name))
+
+
 @dataclass(frozen=True)
 class FetchResult:
     """What ``fetch`` did with one file: ``action`` is ``skipped`` (already present and
-    verified) or ``downloaded``; ``url`` is where it came from (None when skipped)."""
+    verified), ``downloaded`` or ``extracted`` (unpacked from the archive downloaded just
+    before it, which is then removed); ``url`` is where it came from (None when skipped or
+    extracted)."""
 
     file: str
     path: Path
@@ -182,6 +205,85 @@ def _fetch_one(kf: KnownFile, folder: Path, mirrors: Sequence[str],
     raise RunError(f"{final}: download failed from every mirror; last: {reason}")
 
 
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, kf: KnownFile, dest: Path,
+                    archive: Path) -> None:
+    """Copy one regular member of ``kf.size`` bytes to ``dest`` via ``<dest>.part``, checking its
+    SHA-256 on the way; RunError (the part removed) on any mismatch."""
+    where = f"{archive}: member {member.name}"
+    if not member.isreg():
+        raise RunError(f"{where} is not a regular file (a link or special file), expected {kf.size} bytes of data")
+    if member.size != kf.size:
+        raise RunError(f"{where} has {member.size} bytes, expected {kf.size}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    h = hashlib.sha256()
+    src = tar.extractfile(member)
+    try:
+        with src, open(part, "wb") as out:
+            done = 0
+            while chunk := src.read(min(_CHUNK, kf.size - done)):
+                h.update(chunk)
+                out.write(chunk)
+                done += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if done != kf.size or h.hexdigest() != kf.sha256:
+            raise RunError(f"{where}: {done} bytes with SHA-256 {h.hexdigest()[:16]}..., expected {kf.size} "
+                           f"bytes with {kf.sha256[:16]}...")
+        os.replace(part, dest)
+    finally:
+        if part.exists():
+            part.unlink()
+
+
+def extract_archive(archive: Path, folder: Path, files: Sequence[KnownFile]) -> list[FetchResult]:
+    """Unpack exactly ``files`` from the ``.tar.gz`` ``archive`` into ``folder``.
+
+    A member is unpacked only when its name equals a file's ``filename`` (after a leading
+    ``./``); it is then written to ``folder / filename`` -- a path from our table, never one
+    from the archive, so a member name cannot reach outside the folder -- through
+    ``<file>.part``, and renamed once its size and SHA-256 match. Every other member is
+    skipped. RunError (one line naming the archive and the member) for a wanted member that
+    is a link or special file, has the wrong size or checksum, occurs twice or is missing,
+    and for an archive that cannot be read.
+    """
+    want = {kf.filename: kf for kf in files}
+    done: dict[str, FetchResult] = {}
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                kf = want.get(name)
+                if kf is None:
+                    continue
+                if name in done:
+                    raise RunError(f"{archive}: member {name} occurs twice, expected it once")
+                dest = folder / kf.filename
+                _extract_member(tar, member, kf, dest, archive)
+                done[name] = FetchResult(kf.filename, dest, "extracted", kf.size, kf.sha256)
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise RunError(f"{archive}: cannot unpack ({type(e).__name__}: {e}), expected a .tar.gz archive") from None
+    except OSError as e:
+        raise RunError(f"{archive}: cannot unpack ({e.strerror or e})") from None
+    missing = [n for n in want if n not in done]
+    if missing:
+        raise RunError(f"{archive}: no member {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1
+                       else "") + f"; expected the {len(want)} files {', '.join(want)}")
+    return [done[n] for n in want]
+
+
+def _fetch_archive(archive: KnownFile, files: Sequence[KnownFile], folder: Path, mirrors: Sequence[str],
+                   on_bytes: Callable[[int], None]) -> list[FetchResult]:
+    """The files of a set published as one archive: skipped when all are present and verified;
+    else the archive is fetched (or reused, if present and verified), unpacked, and removed."""
+    if all(_file_ok(folder / kf.filename, kf.size, kf.sha256) for kf in files):
+        return [FetchResult(kf.filename, folder / kf.filename, "skipped", kf.size, kf.sha256) for kf in files]
+    got = _fetch_one(archive, folder, mirrors, on_bytes)
+    unpacked = extract_archive(got.path, folder, files)
+    got.path.unlink()
+    return [got, *unpacked]
+
+
 def fetch(name: str, dest_dir: str | Path | None = None, mirrors: str | Sequence[str] | None = None,
           progress: Callable[[int, int], None] | None = None) -> list[FetchResult]:
     """Download the files of data set ``name`` into ``<dest_dir>/<folder>/`` and verify them.
@@ -193,10 +295,16 @@ def fetch(name: str, dest_dir: str | Path | None = None, mirrors: str | Sequence
     mirror is tried; RunError when every mirror failed. Present and verified files are
     skipped. ``mirrors`` (base URL or URLs) replaces the built-in mirror list;
     ``progress(bytes_done, bytes_total)`` is called as bytes arrive (totals over all files).
+
+    A set published as one archive (:data:`KNOWN_ARCHIVES`) downloads the archive that way,
+    unpacks its files with :func:`extract_archive` and removes it; when all its files are
+    present and verified nothing is downloaded.
     """
     spec = dataset_spec(name)
     files = known_files(name)
-    if mirrors is None and not any(kf.mirrors for kf in files):
+    archive = known_archive(name)
+    sources = [archive] if archive is not None else files
+    if mirrors is None and not any(kf.mirrors for kf in sources):
         raise ConfigError(f"{name}: cannot be downloaded; {spec.folder.how_to_get}")
     if isinstance(mirrors, str):
         mirrors = [mirrors]
@@ -206,6 +314,11 @@ def fetch(name: str, dest_dir: str | Path | None = None, mirrors: str | Sequence
     except OSError as e:
         raise InputError(f"{folder}: cannot create the data folder ({e.strerror or e})") from None
     report = progress or (lambda done, total: None)
+    if archive is not None:
+        urls = list(mirrors) if mirrors is not None else list(archive.mirrors)
+        results = _fetch_archive(archive, files, folder, urls, lambda done: report(done, archive.size))
+        report(archive.size, archive.size)
+        return results
     total = sum(kf.size for kf in files)
     finished = 0
     results = []

@@ -8,14 +8,17 @@ Layout of a data directory (one folder per data set, as ``/work/shared/data``)::
     DIR/mnist/t10k-labels-idx1-ubyte.gz
     DIR/warpeace/warpeace_input.txt
     DIR/sklearn_digits/digits.csv.gz
+    DIR/cifar10/cifar-10-batches-bin/data_batch_1.bin   (.. data_batch_5.bin, test_batch.bin:
+                                                         the folder the published archive unpacks to)
 
 The directory is looked up in this order: the ``data_dir`` argument (``--data-dir``),
 ``$ANALOGTRAIN_DATA``, the per-user cache (``$XDG_CACHE_HOME/analogtrain`` or
 ``~/.cache/analogtrain``; ``%LOCALAPPDATA%\\analogtrain`` on Windows).
 
 Each reader module declares its folder as a :class:`DataFolder` (folder name, the
-published files as :class:`KnownFile` rows, how to obtain them); the registry and the
-downloader read those declarations, so a data set's files are named in one place.
+published files as :class:`KnownFile` rows, how to obtain them, and the archive they come
+in if they are published packed); the registry and the downloader read those
+declarations, so a data set's files are named in one place.
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ NO_VERIFY_HINT = "--no-verify-data"
 class KnownFile(NamedTuple):
     """A published file of a data set folder.
 
-    ``filename``: name inside the folder; ``size``: bytes; ``sha256``: hex digest of the
-    file; ``mirrors``: base URLs, the file is fetched from ``mirror + filename`` (empty:
-    it cannot be downloaded); ``unpacked``: for a ``.gz`` file that may also be stored
+    ``filename``: path inside the folder (``/``-separated, it may name a sub-folder);
+    ``size``: bytes; ``sha256``: hex digest of the file; ``mirrors``: base URLs, the file is
+    fetched from ``mirror + filename`` (empty: it is not downloaded by itself, but possibly
+    unpacked from its folder's archive); ``unpacked``: for a ``.gz`` file that may also be stored
     decompressed (same name without ``.gz``), ``(size in bytes, SHA-256)`` of the
     decompressed content, else None.
     """
@@ -103,17 +107,22 @@ class DataFolder:
 
     ``name``: folder name; ``files``: the published files (each may be stored under any
     of its :attr:`KnownFile.names`); ``how_to_get``: what a user whose folder lacks a
-    file should do, e.g. ``run `analogtrain data fetch mnist```.
+    file should do, e.g. ``run `analogtrain data fetch mnist```; ``archive``: the published
+    ``.tar.gz`` the files come in, or None. With an archive, ``data fetch`` downloads and
+    verifies the archive, then unpacks exactly ``files`` from it: each member whose name is
+    one of their ``filename`` values, checked against its size and SHA-256.
     """
 
     name: str
     files: tuple[KnownFile, ...]
     how_to_get: str
+    archive: KnownFile | None = None
 
     @property
     def downloadable(self) -> bool:
-        """True if the files have mirrors, so ``analogtrain data fetch`` can download the set."""
-        return any(kf.mirrors for kf in self.files)
+        """True if the files (or their archive) have mirrors, so ``analogtrain data fetch`` can
+        download the set."""
+        return any(kf.mirrors for kf in self.files) or bool(self.archive and self.archive.mirrors)
 
     def find(self, data_dir: str | Path | None = None) -> Path:
         """The folder holding all files: ``<data dir>/<name>/``, or the data directory itself

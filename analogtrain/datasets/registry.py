@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from analogtrain.datasets import corpus, digits, mnist
+from analogtrain.datasets import cifar10, corpus, digits, mnist
 from analogtrain.datasets.locations import DataFolder
 from analogtrain.datasets.prepared import Data, DataRequest, character_data, image_data
 from analogtrain.errors import ConfigError, InputError
@@ -74,6 +74,12 @@ def _load_digits(request: DataRequest) -> Data:
     return image_data(x[:DIGITS_TRAIN], y[:DIGITS_TRAIN], x[DIGITS_TRAIN:], y[DIGITS_TRAIN:], request)
 
 
+def _load_cifar10(request: DataRequest) -> Data:
+    """uint8 images (N, 3, 32, 32), 50000 train / 10000 test (the five training batches in order)."""
+    c = cifar10.load_cifar10(request.data_dir, verify=request.verify)
+    return image_data(c.x_train, c.y_train, c.x_test, c.y_test, request)
+
+
 def _load_warpeace(request: DataRequest) -> Data:
     """Byte ids of War and Peace, split 90/5/5 (train / valid / test), in BPTT windows."""
     raw = corpus.load_corpus(data_dir=request.data_dir, verify=request.verify)
@@ -97,6 +103,10 @@ DATASETS: dict[str, DatasetSpec] = {s.name: s for s in (
                 image_shape=(1, 8, 8), n_classes=10,
                 description="scikit-learn's 8x8 handwritten digits: 1797 images, first 1500 train, 297 test",
                 load=_load_digits),
+    DatasetSpec(name="cifar10", folder=cifar10.FOLDER, kind="images", image_shape=cifar10.IMAGE_SHAPE,
+                n_classes=cifar10.N_CLASSES,
+                description="CIFAR-10 (binary version): 50000 train / 10000 test colour images, 3x32x32, 10 classes",
+                load=_load_cifar10),
 )}
 
 
@@ -145,7 +155,8 @@ def load(name: str, request: DataRequest | None = None) -> Data:
 
 
 def find_dataset(name: str, data_dir: str | Path | None = None) -> Path:
-    """The folder of data set ``name`` (``mnist``, ``warpeace``, ``digits`` alias ``sklearn_digits``).
+    """The folder of data set ``name`` (``mnist``, ``warpeace``, ``digits`` alias ``sklearn_digits``,
+    ``cifar10``).
 
     Looks in ``<data dir>/<folder>/``; a ``data_dir`` that is itself the data set folder
     (it holds the files directly) is accepted too. Raises ConfigError for an unknown name

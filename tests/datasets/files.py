@@ -62,3 +62,31 @@ def make_digits(root: Path, n: int = 1510, seed: int = 0) -> tuple[np.ndarray, n
 def make_warpeace(root: Path, text: bytes) -> Path:
     """root/warpeace/warpeace_input.txt holding ``text``."""
     return write(root / "warpeace" / "warpeace_input.txt", text)
+
+
+CIFAR_NAMES = ("data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+               "data_batch_5.bin", "test_batch.bin")
+
+
+def cifar_bytes(labels: np.ndarray, images: np.ndarray) -> bytes:
+    """CIFAR-10 binary records: per image one label byte, then its 3x32x32 pixel bytes."""
+    labels = np.asarray(labels, dtype=np.uint8)
+    images = np.asarray(images, dtype=np.uint8).reshape(len(labels), -1)
+    return np.concatenate([labels[:, None], images], axis=1).tobytes()
+
+
+def make_cifar10(root: Path, records: int = 4, seed: int = 0, flat: bool = False,
+                 **override: bytes) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """root/cifar10/cifar-10-batches-bin/ with the six batch files of ``records`` random records
+    each (the reader's RECORDS_PER_FILE must be set to ``records``); ``override`` maps a file
+    stem (``data_batch_3``) to its raw content. ``flat``: root/cifar-10-batches-bin/ (root is the
+    cifar10 folder). Returns file name -> (images (n, 3, 32, 32), labels (n,))."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-10-batches-bin" if flat else root / "cifar10" / "cifar-10-batches-bin"
+    out = {}
+    for name in CIFAR_NAMES:
+        images = rng.integers(0, 256, (records, 3, 32, 32), dtype=np.uint8)
+        labels = rng.integers(0, 10, records, dtype=np.uint8)
+        out[name] = (images, labels)
+        write(folder / name, override.get(name[:-4], cifar_bytes(labels, images)))
+    return out

@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 
 import analogtrain.datasets as ds
-from analogtrain.datasets import corpus
+from analogtrain.datasets import cifar10, corpus
 from analogtrain.datasets.mnist import load_mnist
 from analogtrain.datasets.prepared import Data, DataRequest
 from analogtrain.datasets.registry import DATASETS, KINDS, LAYOUT, DatasetSpec, dataset_spec, find_dataset, load
 from analogtrain.errors import ConfigError, InputError
-from tests.datasets.files import assert_input_error, make_digits, make_mnist, make_warpeace
+from tests.datasets.files import assert_input_error, make_cifar10, make_digits, make_mnist, make_warpeace
 
 TEXT = b"abracadabra, the quick brown fox jumps over the lazy dog. " * 40     # 2320 bytes
 
@@ -39,8 +39,21 @@ def _warpeace(root):
     return DataRequest(data_dir=root, verify=False, batch_size=2, seq_len=10)
 
 
+def _cifar10(root):
+    make_cifar10(root, records=CIFAR_RECORDS)
+    return DataRequest(data_dir=root, verify=False)
+
+
 #: data set -> writes its synthetic files under root and returns the request that loads them
-SYNTHETIC = {"mnist": _mnist, "digits": _digits, "warpeace": _warpeace}
+SYNTHETIC = {"mnist": _mnist, "digits": _digits, "warpeace": _warpeace, "cifar10": _cifar10}
+
+CIFAR_RECORDS = 4       # records per synthetic CIFAR-10 batch file (the published files hold 10000)
+
+
+@pytest.fixture
+def small_cifar10(monkeypatch):
+    """The CIFAR-10 reader expects CIFAR_RECORDS records per batch file, as ``_cifar10`` writes."""
+    monkeypatch.setattr(cifar10, "RECORDS_PER_FILE", CIFAR_RECORDS)
 
 
 # ----------------------------------------------------------------------------- the table
@@ -56,15 +69,17 @@ def test_entry_is_consistent(name):
         assert len(s.image_shape) == 3 and all(d >= 1 for d in s.image_shape) and s.n_classes >= 2
     else:
         assert s.image_shape is None and s.n_classes is None
-    assert s.fetchable == any(kf.mirrors for kf in s.folder.files)
+    archive_mirrors = bool(s.folder.archive and s.folder.archive.mirrors)
+    assert s.fetchable == (any(kf.mirrors for kf in s.folder.files) or archive_mirrors)
     assert dataset_spec(name) is s and all(dataset_spec(a) is s for a in s.aliases)
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.name = "other"
 
 
-def test_the_three_data_sets():
-    assert list(DATASETS) == ["mnist", "warpeace", "digits"]
-    assert [n for n, s in DATASETS.items() if s.fetchable] == ["mnist", "warpeace"]
+def test_the_four_data_sets():
+    assert list(DATASETS) == ["mnist", "warpeace", "digits", "cifar10"]
+    assert [n for n, s in DATASETS.items() if s.fetchable] == ["mnist", "warpeace", "cifar10"]
+    assert DATASETS["cifar10"].image_shape == (3, 32, 32) and DATASETS["cifar10"].folder.archive is not None
     assert DATASETS["mnist"].image_shape == (1, 28, 28) and DATASETS["digits"].image_shape == (1, 8, 8)
     assert DATASETS["digits"].folder.name == "sklearn_digits" and DATASETS["digits"].aliases == ("sklearn_digits",)
     assert DATASETS["warpeace"].kind == "characters"
@@ -78,7 +93,7 @@ def test_unknown_name_is_a_config_error_naming_dataset():
             call()
         msg = str(exc.value)
         assert msg.startswith("dataset: unknown data set 'cifar'")
-        assert all(n in msg for n in ("mnist", "warpeace", "digits", "sklearn_digits"))
+        assert all(n in msg for n in ("mnist", "warpeace", "digits", "sklearn_digits", "cifar10"))
 
 
 def test_find_dataset_unknown_name():
@@ -113,7 +128,7 @@ def test_package_reexports():
 
 # ----------------------------------------------------------------------------- every entry loads
 @pytest.mark.parametrize("name", list(DATASETS))
-def test_every_entry_loads_synthetic_files(name, tmp_path):
+def test_every_entry_loads_synthetic_files(name, tmp_path, small_cifar10):
     spec = DATASETS[name]
     data = load(name, SYNTHETIC[name](tmp_path))
     assert isinstance(data, Data)
@@ -135,7 +150,7 @@ def test_every_entry_loads_synthetic_files(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
-def test_every_entry_applies_the_limits(name, tmp_path):
+def test_every_entry_applies_the_limits(name, tmp_path, small_cifar10):
     req = SYNTHETIC[name](tmp_path)
     full = load(name, req)
     small = load(name, dataclasses.replace(req, limit_train=3 if full.kind == "classifier" else 500,

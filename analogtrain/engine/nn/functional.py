@@ -1,11 +1,16 @@
 """Pure forward/backward math of the network layers (NumPy only, nothing stateful).
 
+Dense, convolution, pooling, dropout and LSTM math, and the pieces of a vision transformer
+(patches, class token, position embedding, LayerNorm, GELU, softmax, multi-head
+self-attention, pooling, residual; docs/nn.md §9.5).
+
 Conventions
 -----------
 * Batch first: ``x`` is ``(B, in)`` for dense layers, ``(B, C, H, W)`` for images,
-  ``(T, B, in)`` for sequences. Weight matrices are ``(out, in)`` like a tile:
-  forward ``y = x W^T`` (per sample ``W x``), backward ``d W`` (per sample ``W^T d``),
-  weight gradient ``d^T x`` (the outer product summed over the batch).
+  ``(T, B, in)`` for LSTM sequences, ``(B, T, D)`` for the tokens of a transformer.
+  Weight matrices are ``(out, in)`` like a tile: forward ``y = x W^T`` (per sample
+  ``W x``), backward ``d W`` (per sample ``W^T d``), weight gradient ``d^T x`` (the outer
+  product summed over the batch).
 * dtype follows the inputs (float32 in -> float32 out, float64 in -> float64 out).
 * Every backward returns the gradient of a scalar loss ``L`` w.r.t. the inputs of its
   forward, given ``grad_y = dL/dy``.
@@ -41,6 +46,13 @@ __all__ = [
     "dropout_forward", "dropout_backward",
     "clip_grad_norm",
     "LSTMCellCache", "lstm_cell_forward", "lstm_cell_backward", "lstm_forward", "lstm_backward",
+    "check_heads", "check_patch_size", "erf", "erfc", "gelu", "gelu_backward", "softmax", "softmax_backward",
+    "LayerNormCache", "layernorm_forward", "layernorm_backward",
+    "patchify", "unpatchify", "prepend_class_token", "prepend_class_token_backward",
+    "add_position_embedding", "add_position_embedding_backward", "POOLS", "pool_tokens", "pool_tokens_backward",
+    "residual_forward", "residual_backward", "split_heads", "merge_heads",
+    "AttentionCache", "attention_forward", "attention_backward",
+    "SelfAttentionCache", "SelfAttentionGrads", "self_attention_forward", "self_attention_backward",
 ]
 
 MatVec = Callable[[np.ndarray], np.ndarray]
@@ -542,3 +554,479 @@ def lstm_backward(
         grad_xs.append(gx)
     grad_xs.reverse()
     return np.stack(grad_xs), dh, dc, grad_w
+
+
+# --------------------------------------------------------------------------- vision transformer
+#
+# The math of a ViT (docs/nn.md §9.5). Token sequences are (B, T, D): batch, tokens, width.
+# Every weight-matrix product (patch embedding, Q/K/V projection, output projection, MLP,
+# head) is a plain :func:`linear_forward` with its ``matvec`` seam, so an analog layer can put
+# it on a tile; LayerNorm, softmax, GELU, the embeddings and the pooling are digital.
+
+
+def check_heads(width: int, heads: int) -> int:
+    """The head width ``width // heads``; ConfigError naming ``heads`` unless ``heads``
+    (an integer >= 1) divides ``width``."""
+    if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or heads < 1:
+        raise ConfigError(f"heads: must be an integer >= 1 (got {heads!r})", field="heads")
+    if width % heads:
+        raise ConfigError(f"heads: {heads} heads do not divide the width {width} "
+                          f"(each head needs width / heads features)", field="heads")
+    return width // heads
+
+
+def check_patch_size(height: int, width: int, patch_size: int) -> tuple[int, int]:
+    """``(H // p, W // p)``, the patch grid; ConfigError naming ``patch_size`` unless ``p``
+    (an integer >= 1) divides both the image height and width."""
+    p = patch_size
+    if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 1:
+        raise ConfigError(f"patch_size: must be an integer >= 1 (got {p!r})", field="patch_size")
+    if height % p or width % p:
+        raise ConfigError(f"patch_size: {p} does not divide the image size {height}x{width} "
+                          f"(height and width must be multiples of the patch size)", field="patch_size")
+    return height // p, width // p
+
+
+# ---- erf and GELU
+
+
+# W. J. Cody's rational Chebyshev approximations of erf / erfc (Math. Comp. 23, 1969; the
+# coefficients of netlib SPECFUN's CALERF), relative error below ~1e-16 in double precision.
+_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
+          3.20937758913846947e03, 1.85777706184603153e-1)
+_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+          2.84423683343917062e03)
+_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
+          2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
+          2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
+_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+          3.43936767414372164e03, 1.23033935480374942e03)
+_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
+          1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
+_ERF_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+          6.05183413124413191e-2, 2.33520497626869185e-3)
+_RSQRT_PI = 0.56418958354775628695
+
+
+def _ratio(num: Sequence[float], den: Sequence[float], t: np.ndarray) -> np.ndarray:
+    """``(num[-1] t^n + num[0] t^(n-1) + ... + num[n-1]) / (t^n + den[0] t^(n-1) + ... + den[n-1])``
+    with ``n = len(den)`` (Cody's Horner scheme; ``num`` has one coefficient more than ``den``)."""
+    xnum, xden = num[-1] * t, t
+    for a, b in zip(num[:-2], den[:-1]):
+        xnum, xden = (xnum + a) * t, (xden + b) * t
+    return (xnum + num[-2]) / (xden + den[-1])
+
+
+def _exp_minus_square(y: np.ndarray) -> np.ndarray:
+    """``exp(-y^2)`` without the rounding error of ``y*y`` (which ``exp`` would magnify by
+    ``y^2``): ``y = a + r`` with ``a = trunc(16 y) / 16`` exact, ``y^2 = a^2 + (y - a)(y + a)``."""
+    a = np.trunc(y * 16.0) / 16.0
+    return np.exp(-a * a) * np.exp(-(y - a) * (y + a))
+
+
+def _erfc_abs(y: np.ndarray) -> np.ndarray:
+    """``erfc(y)`` for ``y >= 0.46875`` (any shape): ``exp(-y^2) R(y)`` up to 4, then the
+    asymptotic form ``exp(-y^2) / y * (1/sqrt(pi) - R(1/y^2) / y^2)``."""
+    out = np.empty_like(y)
+    mid = y <= 4.0
+    ym = y[mid]
+    out[mid] = _exp_minus_square(ym) * _ratio(_ERF_C, _ERF_D, ym)
+    yl = y[~mid]
+    yt = np.minimum(yl, 27.0)                       # erfc(27) < 1e-318: 0 in double precision
+    z = 1.0 / (yt * yt)
+    with np.errstate(under="ignore"):               # exp(-y^2) of float32 beyond y ~ 9.3
+        tail = _exp_minus_square(yt) / yt * (_RSQRT_PI - z * _ratio(_ERF_P, _ERF_Q, z))
+    out[~mid] = np.where(yl >= 27.0, 0.0, tail)     # NaN stays NaN
+    return out
+
+
+def _floats(x) -> np.ndarray:
+    """``x`` as an array of its float dtype (float64 for integers, bools and Python numbers)."""
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """The error function ``erf(x) = 2/sqrt(pi) int_0^x exp(-t^2) dt``, elementwise, any shape.
+
+    NumPy has no vectorised erf; this is Cody's rational approximation on three ranges:
+    ``|x| <= 0.46875``: ``x P(x^2)/Q(x^2)``; else ``sign(x) (1 - erfc(|x|))`` with erfc from
+    :func:`erfc`. Relative error ~1e-16 in float64 (tests compare with ``math.erf``);
+    float32 in gives float32 out.
+    """
+    x = _floats(x)
+    y = np.abs(x)
+    out = np.empty_like(x)
+    small = y <= 0.46875
+    xs = x[small]
+    with np.errstate(under="ignore"):               # x^2 of a subnormal x
+        out[small] = xs * _ratio(_ERF_A, _ERF_B, xs * xs)
+    xl = x[~small]
+    out[~small] = np.sign(xl) * (1.0 - _erfc_abs(np.abs(xl)))
+    return out
+
+
+def erfc(x: np.ndarray) -> np.ndarray:
+    """``erfc(x) = 1 - erf(x)``, elementwise, with full relative precision in the upper tail
+    (no cancellation: ``erfc(|x|)`` is approximated directly for ``|x| > 0.46875``;
+    ``erfc(-y) = 2 - erfc(y)``)."""
+    x = _floats(x)
+    y = np.abs(x)
+    out = np.empty_like(x)
+    small = y <= 0.46875
+    xs = x[small]
+    with np.errstate(under="ignore"):
+        out[small] = 1.0 - xs * _ratio(_ERF_A, _ERF_B, xs * xs)
+    xl = x[~small]
+    tail = _erfc_abs(np.abs(xl))
+    out[~small] = np.where(xl > 0, tail, 2.0 - tail)
+    return out
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, the exact (erf) form, not the tanh approximation; any shape::
+
+        y = x Phi(x) = x/2 (1 + erf(x / sqrt 2)) = x/2 erfc(-x / sqrt 2)
+
+    ``Phi`` is the standard normal CDF, computed as ``erfc(-x/sqrt 2) / 2`` so that it keeps
+    its relative precision for very negative ``x`` (where ``y`` is tiny).
+    """
+    return x * (0.5 * erfc(x * -(2.0 ** -0.5)))
+
+
+def gelu_backward(x: np.ndarray, grad_y: np.ndarray) -> np.ndarray:
+    """Backward of :func:`gelu` given the forward *input* ``x``::
+
+        dy/dx = Phi(x) + x phi(x),      phi(x) = exp(-x^2/2) / sqrt(2 pi)
+        grad_x = grad_y * dy/dx
+    """
+    cdf = 0.5 * erfc(x * -(2.0 ** -0.5))
+    with np.errstate(over="ignore", under="ignore"):          # exp(-inf) = 0 for huge |x|
+        pdf = np.exp(-0.5 * x * x) * (2.0 * np.pi) ** -0.5
+    return grad_y * (cdf + x * pdf)
+
+
+# ---- softmax
+
+
+def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Softmax along ``axis``, any shape: ``p = exp(z - m) / sum exp(z - m)``, ``m = max z``
+    along ``axis`` (the largest exponent is ``exp(0)``: no overflow for finite ``z``)."""
+    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def softmax_backward(p: np.ndarray, grad_p: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Backward of :func:`softmax` given its *output* ``p``::
+
+        grad_z = p * (grad_p - sum_axis(grad_p * p))      (the Jacobian diag(p) - p p^T)
+    """
+    return p * (grad_p - np.sum(grad_p * p, axis=axis, keepdims=True))
+
+
+# ---- LayerNorm
+
+
+class LayerNormCache(NamedTuple):
+    """What :func:`layernorm_backward` needs."""
+
+    xhat: np.ndarray  # (..., D) the normalised input (x - mean) / sqrt(var + eps)
+    rstd: np.ndarray  # (..., 1) 1 / sqrt(var + eps)
+    gamma: np.ndarray  # (D,) the scale
+
+
+def layernorm_forward(
+    x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5
+) -> tuple[np.ndarray, LayerNormCache]:
+    """Layer normalisation over the last axis with an affine map (as PyTorch's LayerNorm).
+
+    ``x`` (..., D), ``gamma``, ``beta`` (D,) -> ``(y (..., D), cache)``::
+
+        mu = mean_d x,   var = mean_d (x - mu)^2          (biased variance)
+        xhat = (x - mu) / sqrt(var + eps)
+        y = gamma * xhat + beta
+    """
+    mu = x.mean(axis=-1, keepdims=True)
+    xc = x - mu
+    var = np.mean(xc * xc, axis=-1, keepdims=True)
+    rstd = 1.0 / np.sqrt(var + x.dtype.type(eps))
+    xhat = xc * rstd
+    return gamma * xhat + beta, LayerNormCache(xhat, rstd, gamma)
+
+
+def layernorm_backward(
+    grad_y: np.ndarray, cache: LayerNormCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward of :func:`layernorm_forward`.
+
+    ``grad_y`` (..., D) -> ``(grad_x (..., D), grad_gamma (D,), grad_beta (D,))``; with
+    ``g = grad_y * gamma`` and means over the last axis::
+
+        grad_x = rstd * (g - mean(g) - xhat * mean(g * xhat))
+        grad_gamma = sum over all leading axes of grad_y * xhat
+        grad_beta = sum over all leading axes of grad_y
+    """
+    xhat, rstd, gamma = cache
+    g = grad_y * gamma
+    grad_x = rstd * (g - g.mean(axis=-1, keepdims=True)
+                     - xhat * np.mean(g * xhat, axis=-1, keepdims=True))
+    lead = tuple(range(grad_y.ndim - 1))
+    return grad_x, np.sum(grad_y * xhat, axis=lead), np.sum(grad_y, axis=lead)
+
+
+# ---- patches, class token, position embedding, pooling, residual
+
+
+def patchify(x: np.ndarray, patch_size: int) -> np.ndarray:
+    """Cut images into non-overlapping ``p x p`` patches, one row per patch.
+
+    ``x`` (B, C, H, W) -> ``patches`` (B, N, C p p), ``N = (H/p)(W/p)``; patches in
+    row-major order of the patch grid, features in order ``(c, i, j)``::
+
+        patches[b, gh * (W/p) + gw, (c, i, j)] = x[b, c, gh p + i, gw p + j]
+
+    the rows of ``im2col(x, p, p, stride=p)``, so a linear map of the patches with an
+    ``(D, C p p)`` matrix is a ``p x p`` convolution with stride ``p`` (the patch
+    embedding). ConfigError naming ``patch_size`` unless ``p`` divides ``H`` and ``W``.
+    """
+    B, C, H, W = x.shape
+    gh, gw = check_patch_size(H, W, patch_size)
+    p = patch_size
+    return (x.reshape(B, C, gh, p, gw, p)
+            .transpose(0, 2, 4, 1, 3, 5)
+            .reshape(B, gh * gw, C * p * p))
+
+
+def unpatchify(patches: np.ndarray, image_shape: Sequence[int], patch_size: int) -> np.ndarray:
+    """The inverse of :func:`patchify` (a permutation, so also its adjoint and backward).
+
+    ``patches`` (B, N, C p p) -> images (B, C, H, W) with ``image_shape = (C, H, W)``.
+    """
+    C, H, W = image_shape
+    gh, gw = check_patch_size(H, W, patch_size)
+    p = patch_size
+    B = patches.shape[0]
+    return (patches.reshape(B, gh, gw, C, p, p)
+            .transpose(0, 3, 1, 4, 2, 5)
+            .reshape(B, C, H, W))
+
+
+def prepend_class_token(x: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """A learned class token in front of every sequence: ``x`` (B, N, D), ``cls`` (D,) ->
+    ``y`` (B, N + 1, D) with ``y[:, 0] = cls`` and ``y[:, 1:] = x``."""
+    B, _, D = x.shape
+    return np.concatenate([np.broadcast_to(cls.astype(x.dtype, copy=False), (B, 1, D)), x], axis=1)
+
+
+def prepend_class_token_backward(grad_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backward of :func:`prepend_class_token`: ``grad_y`` (B, N + 1, D) ->
+    ``(grad_x = grad_y[:, 1:]  (B, N, D), grad_cls = sum_b grad_y[b, 0]  (D,))``."""
+    return grad_y[:, 1:], grad_y[:, 0].sum(axis=0)
+
+
+def add_position_embedding(x: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Learned position embedding: ``y = x + pos``, ``x`` (B, T, D), ``pos`` (T, D) (one row
+    per token position, shared by the batch). ConfigError if the shapes disagree."""
+    if pos.shape != x.shape[1:]:
+        raise ConfigError(f"position embedding: shape {pos.shape} does not match the tokens "
+                          f"{x.shape[1:]} (tokens, width)")
+    return x + pos
+
+
+def add_position_embedding_backward(grad_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backward of :func:`add_position_embedding`: ``(grad_x = grad_y, grad_pos = sum_b grad_y[b])``."""
+    return grad_y, grad_y.sum(axis=0)
+
+
+POOLS = ("class", "mean")
+
+
+def pool_tokens(x: np.ndarray, pool: str = "class") -> np.ndarray:
+    """One vector per sequence for the head: ``x`` (B, T, D) -> (B, D).
+
+    ``pool = "class"``: the class token, ``x[:, 0]``; ``"mean"``: ``mean_t x[:, t]``.
+    ConfigError naming ``pool`` for any other value.
+    """
+    if pool == "class":
+        return x[:, 0]
+    if pool == "mean":
+        return x.mean(axis=1)
+    raise ConfigError(f"pool: must be one of {', '.join(POOLS)} (got {pool!r})", field="pool")
+
+
+def pool_tokens_backward(grad_y: np.ndarray, n_tokens: int, pool: str = "class") -> np.ndarray:
+    """Backward of :func:`pool_tokens`: ``grad_y`` (B, D) -> ``grad_x`` (B, T, D), ``T = n_tokens``.
+
+    ``"class"``: ``grad_y`` at token 0, zeros elsewhere; ``"mean"``: ``grad_y / T`` at every token.
+    """
+    B, D = grad_y.shape
+    if pool == "class":
+        g = np.zeros((B, n_tokens, D), dtype=grad_y.dtype)
+        g[:, 0] = grad_y
+        return g
+    if pool == "mean":
+        return np.broadcast_to((grad_y / grad_y.dtype.type(n_tokens))[:, None], (B, n_tokens, D)).copy()
+    raise ConfigError(f"pool: must be one of {', '.join(POOLS)} (got {pool!r})", field="pool")
+
+
+def residual_forward(x: np.ndarray, fx: np.ndarray) -> np.ndarray:
+    """Residual connection ``y = x + f(x)`` (``fx`` = the branch output, same shape)."""
+    return x + fx
+
+
+def residual_backward(grad_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backward of :func:`residual_forward`: the gradient reaches both summands unchanged,
+    ``(grad_x, grad_fx) = (grad_y, grad_y)``; the caller adds the branch's ``grad_x``."""
+    return grad_y, grad_y
+
+
+# ---- multi-head self-attention
+
+
+def split_heads(x: np.ndarray, heads: int) -> np.ndarray:
+    """``x`` (B, T, D) -> (B, H, T, D/H): head ``h`` takes features ``h*D/H .. (h+1)*D/H - 1``.
+    ConfigError naming ``heads`` unless ``H`` divides ``D``."""
+    B, T, D = x.shape
+    dh = check_heads(D, heads)
+    return x.reshape(B, T, heads, dh).transpose(0, 2, 1, 3)
+
+
+def merge_heads(x: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`split_heads`: (B, H, T, dh) -> (B, T, H dh)."""
+    B, H, T, dh = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, H * dh)
+
+
+class AttentionCache(NamedTuple):
+    """What :func:`attention_backward` needs (heads split)."""
+
+    q: np.ndarray  # (B, H, T, dh)
+    k: np.ndarray  # (B, H, T, dh)
+    v: np.ndarray  # (B, H, T, dh)
+    p: np.ndarray  # (B, H, T, T) attention probabilities, rows sum to 1
+    scale: float  # 1 / sqrt(dh)
+
+
+def attention_forward(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, heads: int
+) -> tuple[np.ndarray, AttentionCache]:
+    """Multi-head scaled dot-product attention on given queries, keys and values (no mask).
+
+    ``q``, ``k``, ``v`` (B, T, D), ``heads`` = H dividing D -> ``(o (B, T, D), cache)``.
+    Per head (``Qh = split_heads(q)[:, h]`` etc., ``dh = D / H``)::
+
+        S = Qh Kh^T / sqrt(dh)               (B, T, T)   scores: query t against key s
+        P = softmax(S) along the keys         (B, T, T)
+        Oh = P Vh                             (B, T, dh)
+        o = merge_heads([O_1 .. O_H])         (B, T, D)
+
+    Digital throughout: no weight matrix here (the projections are linear layers).
+    """
+    qh, kh, vh = split_heads(q, heads), split_heads(k, heads), split_heads(v, heads)
+    scale = q.dtype.type(1.0 / np.sqrt(qh.shape[-1]))
+    s = np.matmul(qh, kh.swapaxes(-1, -2)) * scale
+    p = softmax(s, axis=-1)
+    return merge_heads(np.matmul(p, vh)), AttentionCache(qh, kh, vh, p, scale)
+
+
+def attention_backward(
+    grad_o: np.ndarray, cache: AttentionCache
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backward of :func:`attention_forward`: ``grad_o`` (B, T, D) ->
+    ``(grad_q, grad_k, grad_v)``, each (B, T, D). Per head, with ``G = grad of Oh``::
+
+        grad_P = G Vh^T,   grad_Vh = P^T G
+        grad_S = softmax_backward(P, grad_P)          (rows of P)
+        grad_Qh = grad_S Kh / sqrt(dh),   grad_Kh = grad_S^T Qh / sqrt(dh)
+    """
+    qh, kh, vh, p, scale = cache
+    g = split_heads(grad_o, qh.shape[1])
+    grad_p = np.matmul(g, vh.swapaxes(-1, -2))
+    grad_v = np.matmul(p.swapaxes(-1, -2), g)
+    grad_s = softmax_backward(p, grad_p, axis=-1) * scale
+    grad_q = np.matmul(grad_s, kh)
+    grad_k = np.matmul(grad_s.swapaxes(-1, -2), qh)
+    return merge_heads(grad_q), merge_heads(grad_k), merge_heads(grad_v)
+
+
+class SelfAttentionCache(NamedTuple):
+    """What :func:`self_attention_backward` needs; ``x`` and ``o`` are the inputs of the two
+    projections (an analog layer updates its tiles with them)."""
+
+    x: np.ndarray  # (B, T, D) input of the Q/K/V projection
+    o: np.ndarray  # (B, T, Da) attention output = input of the output projection
+    attn: AttentionCache
+    w_qkv: np.ndarray | None  # (3 Da, D), used by the default rmatvec
+    w_o: np.ndarray | None  # (D_out, Da), used by the default rmatvec
+
+
+class SelfAttentionGrads(NamedTuple):
+    """Gradients of :func:`self_attention_backward`."""
+
+    x: np.ndarray  # (B, T, D) the block input
+    w_qkv: np.ndarray  # (3 Da, D)
+    b_qkv: np.ndarray  # (3 Da,)
+    w_o: np.ndarray  # (D_out, Da)
+    b_o: np.ndarray  # (D_out,)
+    qkv: np.ndarray  # (B, T, 3 Da) at the Q/K/V projection output ([grad_q, grad_k, grad_v])
+    o: np.ndarray  # (B, T, Da) at the output projection's input
+
+
+def self_attention_forward(
+    x: np.ndarray,
+    w_qkv: np.ndarray | None,
+    w_o: np.ndarray | None,
+    heads: int,
+    b_qkv: np.ndarray | None = None,
+    b_o: np.ndarray | None = None,
+    *,
+    matvec_qkv: MatVec | None = None,
+    matvec_o: MatVec | None = None,
+) -> tuple[np.ndarray, SelfAttentionCache]:
+    """Multi-head self-attention (no mask) with its two projections.
+
+    ``x`` (B, T, D), ``w_qkv`` (3 Da, D) = the Q, K, V projections stacked by rows
+    ``[W_q; W_k; W_v]``, ``w_o`` (D_out, Da), biases (3 Da,), (D_out,) or None ->
+    ``(y (B, T, D_out), cache)``::
+
+        [q, k, v] = x [W_q; W_k; W_v]^T + b_qkv        forward MVM (``matvec_qkv``), (B, T, 3 Da)
+        o = attention_forward(q, k, v, heads)           digital, (B, T, Da)
+        y = o W_o^T + b_o                               forward MVM (``matvec_o``)
+
+    The seams as in :func:`linear_forward` (``v`` is (B T, D), resp. (B T, Da)); the weight
+    may then be None. Q, K, V on three arrays: ``matvec_qkv = lambda v:
+    np.concatenate([tq(v), tk(v), tv(v)], axis=1)`` (and the backward seam the sum of the
+    three backward MVMs of the column blocks of ``g``).
+    """
+    qkv = linear_forward(x, w_qkv, b_qkv, matvec=matvec_qkv)
+    da3 = qkv.shape[-1]
+    if da3 % 3:
+        raise ConfigError(f"self-attention: the Q/K/V projection gives {da3} features, expected 3 x width")
+    q, k, v = np.split(qkv, 3, axis=-1)
+    o, attn = attention_forward(q, k, v, heads)
+    y = linear_forward(o, w_o, b_o, matvec=matvec_o)
+    return y, SelfAttentionCache(x, o, attn, w_qkv, w_o)
+
+
+def self_attention_backward(
+    grad_y: np.ndarray,
+    cache: SelfAttentionCache,
+    *,
+    rmatvec_qkv: MatVec | None = None,
+    rmatvec_o: MatVec | None = None,
+) -> SelfAttentionGrads:
+    """Backward of :func:`self_attention_forward`: ``grad_y`` (B, T, D_out) -> the gradients
+    w.r.t. ``x``, ``w_qkv``, ``b_qkv``, ``w_o``, ``b_o`` and the two intermediate ones an
+    analog layer updates with (:class:`SelfAttentionGrads`)::
+
+        grad_o, grad_W_o, grad_b_o = linear_backward(o, W_o, grad_y)       backward MVM (``rmatvec_o``)
+        grad_q, grad_k, grad_v = attention_backward(grad_o)
+        grad_qkv = [grad_q, grad_k, grad_v]
+        grad_x, grad_W_qkv, grad_b_qkv = linear_backward(x, W_qkv, grad_qkv)  (``rmatvec_qkv``)
+    """
+    x, o, attn, w_qkv, w_o = cache
+    grad_o, grad_w_o, grad_b_o = linear_backward(o, w_o, grad_y, rmatvec=rmatvec_o)
+    grad_qkv = np.concatenate(attention_backward(grad_o, attn), axis=-1)
+    grad_x, grad_w_qkv, grad_b_qkv = linear_backward(x, w_qkv, grad_qkv, rmatvec=rmatvec_qkv)
+    return SelfAttentionGrads(grad_x, grad_w_qkv, grad_b_qkv, grad_w_o, grad_b_o, grad_qkv, grad_o)
