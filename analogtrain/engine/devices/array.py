@@ -18,6 +18,7 @@ import numpy as np
 from analogtrain.config.device import PulsedDevice
 from analogtrain.errors import ConfigError
 from analogtrain.seeding import standard_normal
+from analogtrain.engine.devices import rules
 from analogtrain.engine.devices.models import MODELS, ModelSpec
 from analogtrain.engine.devices.sampling import replica_constants, sample_device
 
@@ -77,6 +78,11 @@ class DeviceArray:
             self.signed_scale = np.stack([-self.p["scale_down"].ravel(), self.p["scale_up"].ravel()], 1).ravel()
             self.signed_slope = np.stack([-self.p["slope_down"].ravel(), self.p["slope_up"].ravel()], 1).ravel()
         self.flat_p = {k: v.reshape(-1) for k, v in self.p.items()}
+        #: every rule constant is one scalar for all replicas (no per-device gather needed)
+        self.uniform_constants = all(k in self.c_rule for k in self.c)
+        #: the fast in-place kernel of the linear-step family applies (see pulse_rounds)
+        self.fast_signed = self.spec.signed is not None and self.uniform_constants
+        self._work: dict[str, np.ndarray] = {}
         self.has_write_noise = bool(np.any(self.c["write_noise"] > 0))
         self.has_c2c_noise = bool(np.any(self.c["dw_min_std"] > 0))
         self.has_decay = any(c.lifetime > 0 for c in cfgs)
@@ -106,9 +112,20 @@ class DeviceArray:
         """Clip physical states (R, out, in) to each device's bounds."""
         return np.clip(g, self.p["w_min"], self.p["w_max"])
 
+    def work(self, name: str, n: int) -> np.ndarray:
+        """A reusable work buffer of at least ``n`` elements (``dtype``), kept between calls so
+        that the per-update hot path allocates nothing per round; returns its first n."""
+        buf = self._work.get(name)
+        if buf is None or buf.size < n:
+            buf = self._work[name] = np.empty(max(n, 2 * (buf.size if buf is not None else 0)), dtype=self.dtype)
+        return buf[:n]
+
     def constants_for(self, flat_idx: np.ndarray) -> dict:
         """Per-replica rule constants for the devices ``flat_idx``: scalars where all
-        replicas agree, gathered per-device arrays where they differ."""
+        replicas agree, gathered per-device arrays where they differ (the shared dict
+        itself when all agree: callers must not modify it)."""
+        if self.uniform_constants:
+            return self.c_rule
         out = dict(self.c_rule)
         for k in self.c:
             if k not in out:
@@ -152,14 +169,17 @@ def apply_pulses(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, counts: 
 
 def _apply_distinct(dev, w_flat, idx, counts, up, rng) -> None:
     """One entry per device (see :func:`apply_pulses`); all noise drawn in one call."""
-    eps = _noise(dev, rng, int(counts.sum()))
     if dev.spec.signed is not None:
-        if counts.max() == 1:  # one pulse per device (the common case): no sorting needed
+        n_ge = rounds_of(counts)
+        eps = _noise(dev, rng, sum(n_ge))
+        if len(n_ge) == 1:  # one pulse per device (the common case): no sorting needed
             pulse_rounds(dev, w_flat, idx, counts, up, eps, single=True)
             return
         order = _order_by_count(counts)
-        pulse_rounds(dev, w_flat, idx[order], counts[order], up[order], eps)
+        sel = ((idx << 1) | up).take(order)                # signed index 2 n + up, by count
+        _signed_rounds(dev, w_flat, sel >> 1, sel, n_ge, eps, 0)
         return
+    eps = _noise(dev, rng, int(counts.sum()))
     n_up = int(np.count_nonzero(up))
     key = counts.astype(np.int64) + (up.astype(np.int64) << 32)
     order = np.argsort(-key, kind="stable")
@@ -189,9 +209,22 @@ def _apply_sequences(dev, w_flat, idx, counts, up, rng) -> None:
 
 def _order_by_count(counts: np.ndarray) -> np.ndarray:
     """Stable order by count, descending (radix sort on uint8 where counts < 256)."""
+    if counts.dtype == np.uint8:
+        return np.argsort(~counts, kind="stable")
     if counts.max() < 256:
         return np.argsort(~counts.astype(np.uint8), kind="stable")
     return np.argsort(-counts.astype(np.int64), kind="stable")
+
+
+def rounds_of(counts: np.ndarray) -> list[int]:
+    """``n_ge[r]`` = the number of devices with more than r pulses, r = 0 .. max(counts) - 1
+    (the size of round r's prefix once the devices are sorted by count); counts >= 1."""
+    n_ge = [counts.size]
+    while True:
+        n = int(np.count_nonzero(counts > len(n_ge)))
+        if n == 0:
+            return n_ge
+        n_ge.append(n)
 
 
 def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: np.ndarray, up: np.ndarray,
@@ -221,6 +254,9 @@ def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: n
     else:
         # n_ge[r] = number of devices with more than r pulses (counts sorted descending)
         n_ge = np.searchsorted(-counts.astype(np.int64), -np.arange(1, int(counts[0]) + 1), side="right").tolist()
+    if dev.fast_signed and starts is None:
+        sel = np.add(ii * 2, up, dtype=np.int64)
+        return _signed_rounds(dev, w_flat, ii, sel, n_ge, eps, off)
     spec, flat_p = dev.spec, dev.flat_p
     c = dev.constants_for(ii)
     g = w_flat.take(ii)
@@ -260,6 +296,42 @@ def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: n
         g -= ref
     w_flat[ii] = g
     return off
+
+
+def _signed_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, sel: np.ndarray, n_ge: list[int],
+                   eps: np.ndarray | None, off: int) -> int:
+    """The rounds of :func:`pulse_rounds` for the linear-step family with rule constants shared
+    by all replicas, in place: ``ii`` sorted by count, ``sel = 2 ii + up`` (the signed step
+    table entry), ``n_ge`` the round sizes. The noise factor ``q = 1 + s eps`` of every pulse
+    is formed once; each round then runs :func:`~.rules.linear_step_pulse_q` (the same float
+    operations as :func:`~.rules.linear_step_pulse`) and the clip into reused buffers. Returns
+    the noise offset after the rounds."""
+    K, total = ii.size, sum(n_ge)
+    flat_p, c = dev.flat_p, dev.c_rule
+    g = w_flat.take(ii)
+    lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
+    ref = flat_p["ref"].take(ii) if dev.has_ref else None
+    scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
+    q = None
+    if eps is not None:
+        q = np.multiply(eps[off:off + total], c["dw_min_std"], out=dev.work("q", total))
+        np.add(q, 1.0, out=q)
+    out, tmp = dev.work("out", K), dev.work("tmp", K)
+    mult = c["mult_noise"]
+    if ref is not None:
+        g += ref
+    pos = 0
+    for n in n_ge:
+        gn, on = g[:n], out[:n]
+        rules.linear_step_pulse_q(gn, scale[:n], slope[:n], q[pos:pos + n] if q is not None else None, mult,
+                                  on, tmp[:n])
+        np.maximum(on, lo[:n], out=on)
+        np.minimum(on, hi[:n], out=gn)
+        pos += n
+    if ref is not None:
+        g -= ref
+    w_flat[ii] = g
+    return off + total
 
 
 def _noise(dev: DeviceArray, rng: np.random.Generator, n: int):

@@ -37,6 +37,33 @@ def linear_step_pulse(g, scale, slope, eps, c):
     return g + scale * (1.0 + s * eps) + slope * g
 
 
+def linear_step_pulse_q(g, scale, slope, q, mult_noise, out, tmp):
+    """:func:`linear_step_pulse` written into ``out``, with the noise factor ``q = 1 + s eps``
+    given (None: no noise, q = 1) and ``tmp`` a work buffer of g's shape::
+
+        multiplicative noise:  out = g + (scale + slope g) q
+        additive noise:        out = g + scale q + slope g
+
+    The same float operations in the same order as :func:`linear_step_pulse` (so the same
+    bits), without temporaries: the inner loop of the pulse rounds.
+    """
+    if mult_noise:
+        np.multiply(slope, g, out=tmp)
+        np.add(scale, tmp, out=tmp)
+        if q is not None:
+            np.multiply(tmp, q, out=tmp)
+        np.add(g, tmp, out=out)
+    else:
+        if q is not None:
+            np.multiply(scale, q, out=out)
+            np.add(g, out, out=out)
+        else:
+            np.add(g, scale, out=out)
+        np.multiply(slope, g, out=tmp)
+        np.add(out, tmp, out=out)
+    return out
+
+
 def linear_step_up(g, p, eps, c):
     """Up pulse: ``g + (scale_up + slope_up g)(1 + s eps)`` (multiplicative noise) or
     ``g + scale_up (1 + s eps) + slope_up g`` (additive)."""
