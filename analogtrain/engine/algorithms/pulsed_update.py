@@ -54,8 +54,10 @@ def active_lines(td: np.ndarray, tx: np.ndarray, out_size: int, in_size: int) ->
     """Rows and columns that pulse in some train: td (N, out), tx (N, in) packed trains ->
     (row indices, column indices). All lines when the active block covers more than half
     the array (the full block needs no index arithmetic)."""
-    rows = np.flatnonzero(td.any(axis=0))
-    cols = np.flatnonzero(tx.any(axis=0))
+    if td.shape[0] == 1:
+        rows, cols = np.flatnonzero(td[0]), np.flatnonzero(tx[0])
+    else:
+        rows, cols = np.flatnonzero(td.any(axis=0)), np.flatnonzero(tx.any(axis=0))
     if rows.size * cols.size > 0.5 * out_size * in_size:
         return np.arange(out_size), np.arange(in_size)
     return rows, cols
@@ -78,19 +80,22 @@ def device_pulses(counts: np.ndarray, rows: np.ndarray, cols: np.ndarray, x: np.
     ``flat = (r out + rows[i]) in + cols[j]``, ``up = sign(x_j) sign(d_i) < 0``.
     """
     R, m, n = counts.shape
-    pos = np.flatnonzero(counts != 0)
+    full = m == out_size and n == in_size
+    if R == 1 and not full:
+        # one replica on a block of lines: (row, column) pairs straight from nonzero, no division
+        i, j = np.nonzero(counts[0])
+        cnt = counts[0][i, j]
+        up = (d[0] < 0).take(rows).take(i) != (x[0] < 0).take(cols).take(j)
+        return (rows * in_size).take(i) + cols.take(j), cnt, up
+    pos = np.flatnonzero(counts)
     if pos.size == 0:
         return pos, pos, np.zeros(0, dtype=bool)
     cnt = counts.reshape(-1)[pos]
-    full = m == out_size and n == in_size
     xneg = x < 0 if full else (x < 0)[:, cols]
     dneg = d < 0 if full else (d < 0)[:, rows]
     up = (xneg[:, None, :] != dneg[:, :, None]).reshape(-1)[pos]
     if full:
         flat = pos
-    elif R == 1:
-        i, j = np.divmod(pos, n)
-        flat = rows[i] * in_size + cols[j]
     else:
         r, rem = np.divmod(pos, m * n)
         i, j = np.divmod(rem, n)
@@ -273,12 +278,14 @@ def batch_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr, cfg: Update
             total += batch_update(tile, x[:, s0:s0 + step], d[:, s0:s0 + step], lr, cfg, x_sign=x_sign,
                                   d_sign=d_sign, reads=sub, on_read=_shifted(on_read, s0), max_block=max_block)
         return total
-    lr_r = np.repeat(np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)), B)
-    plan = P.pulse_probabilities(x.reshape(R * B, n), d.reshape(R * B, m), lr_r,
-                                 np.repeat(tile.device.dw_min(), B), cfg)
+    if B == 1:
+        lr_r, dw_r = P.per_replica(lr, R), tile.device.dw_min()
+    else:
+        lr_r, dw_r = np.repeat(P.per_replica(lr, R), B), np.repeat(tile.device.dw_min(), B)
+    plan = P.pulse_probabilities(x.reshape(R * B, n), d.reshape(R * B, m), lr_r, dw_r, cfg)
     if cfg.pulse_type in STOCHASTIC:
         tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, tile.rng_pulses)
-        rows, cols = active_lines(td, tx, m, n)                   # lines that pulse in some sample
+        rows, cols = active_lines(td, tx, m, n) if B > 1 else (None, None)   # lines that pulse in some sample
         if B == 1 or samplewise_cheaper(tx.reshape(R, B, n), td.reshape(R, B, m), rows.size, cols.size):
             tx, td = tx.reshape(R, B, n), td.reshape(R, B, m)
             return _samplewise(x, d, x_sign, d_sign, reads, on_read,

@@ -77,6 +77,10 @@ class DeviceArray:
             # of a pulsed device's parameters stays local in memory
             self.signed_scale = np.stack([-self.p["scale_down"].ravel(), self.p["scale_up"].ravel()], 1).ravel()
             self.signed_slope = np.stack([-self.p["slope_down"].ravel(), self.p["slope_up"].ravel()], 1).ravel()
+            # the same entries with the device's bounds, one 16-byte row per (device, direction):
+            # row 2n + u = (scale, slope, w_min, w_max), so a pulsed device costs one row gather
+            lo, hi = self.p["w_min"].ravel(), self.p["w_max"].ravel()
+            self.signed_rows = np.stack([self.signed_scale, self.signed_slope, np.repeat(lo, 2), np.repeat(hi, 2)], 1)
         self.flat_p = {k: v.reshape(-1) for k, v in self.p.items()}
         #: every rule constant is one scalar for all replicas (no per-device gather needed)
         self.uniform_constants = all(k in self.c_rule for k in self.c)
@@ -309,9 +313,12 @@ def _signed_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, sel: np
     K, total = ii.size, sum(n_ge)
     flat_p, c = dev.flat_p, dev.c_rule
     g = w_flat.take(ii)
-    lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
     ref = flat_p["ref"].take(ii) if dev.has_ref else None
-    scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
+    if total > 2 * K:   # many rounds: contiguous step parameters (a strided column costs more per round)
+        lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
+        scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
+    else:               # one or two rounds: one (K, 4) row gather, used as strided columns
+        scale, slope, lo, hi = dev.signed_rows.take(sel, axis=0).T
     q = None
     if eps is not None:
         q = np.multiply(eps[off:off + total], c["dw_min_std"], out=dev.work("q", total))
