@@ -341,6 +341,62 @@ def _signed_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, sel: np
     return off + total
 
 
+def apply_aggregated(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, counts: np.ndarray, up: np.ndarray,
+                     rng: np.random.Generator) -> None:
+    """``pulse_mode = "aggregated"`` (docs/pulses.md §2.5): the ``counts[k]`` same-direction pulses
+    of device ``idx[k]`` (distinct devices, one update) in closed form, one N(0, 1) draw per
+    device, then one clip::
+
+        g <- clip(mean_n(g) + sqrt(var_n(g)) xi, w_min, w_max)       (rules.linear_step_aggregate)
+
+    exact in law for additive noise and without noise, the first two moments for
+    multiplicative noise; models without a closed form (power, exp step) take the exact path,
+    and so do devices whose single step overshoots its fixed point (signed slope <= -1, a
+    device whose range the draw has nearly collapsed).
+    """
+    if dev.spec.signed is None:
+        _apply_distinct(dev, w_flat, idx, counts, up, rng)
+        return
+    sel = (idx << 1) | up
+    steep = dev.signed_slope.take(sel) <= -1.0   # rho <= 0: one pulse crosses the fixed point (a bound)
+    if steep.any():                               # such devices (nearly collapsed ranges) run exactly
+        _apply_distinct(dev, w_flat, idx[steep], counts[steep], up[steep], rng)
+        keep = ~steep
+        idx, counts, up, sel = idx[keep], counts[keep], up[keep], sel[keep]
+    c = dev.constants_for(idx)
+    ref = dev.flat_p["ref"].take(idx) if dev.has_ref else 0.0
+    g = (w_flat.take(idx) + ref).astype(np.float64)
+    scale = dev.signed_scale.take(sel).astype(np.float64)
+    slope = dev.signed_slope.take(sel).astype(np.float64)
+    s = np.asarray(c["dw_min_std"], dtype=np.float64)
+    mean, var = rules.linear_step_aggregate(g, scale, slope, counts.astype(np.float64), s, c["mult_noise"])
+    if dev.has_c2c_noise:
+        mean += np.sqrt(var) * standard_normal(rng, idx.size, dev.dtype)
+    g = np.clip(mean.astype(dev.dtype), dev.flat_p["w_min"].take(idx), dev.flat_p["w_max"].take(idx))
+    w_flat[idx] = g - ref
+
+
+def apply_expected(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, n: np.ndarray, up: np.ndarray) -> None:
+    """``pulse_mode = "expected"`` (docs/pulses.md §2.6): device ``idx[k]`` takes the deterministic
+    expected step of ``n[k]`` (real, >= 0) pulses through its response function, one explicit
+    Euler step, then the clip::
+
+        g <- clip(g + n step_up(g), w_min, w_max)     (up)
+        g <- clip(g - n step_down(g), w_min, w_max)   (down)
+
+    ``step_*`` the noise-free step of one pulse at g (the model's ``magnitudes``); no
+    cycle-to-cycle noise.
+    """
+    spec, flat_p = dev.spec, dev.flat_p
+    ref = flat_p["ref"].take(idx) if dev.has_ref else 0.0
+    g = w_flat.take(idx) + ref
+    p = {k: flat_p[k].take(idx) for k in dict.fromkeys(spec.up_params + spec.down_params + ("w_max", "w_min"))}
+    step_up, step_down = spec.magnitudes(g, p, dev.constants_for(idx))
+    n = n.astype(dev.dtype)
+    g = g + np.where(up, n * step_up, -n * step_down)
+    w_flat[idx] = np.clip(g, p["w_min"], p["w_max"]) - ref
+
+
 def _noise(dev: DeviceArray, rng: np.random.Generator, n: int):
     return standard_normal(rng, n, dtype=dev.dtype) if dev.has_c2c_noise else None
 

@@ -64,6 +64,38 @@ def linear_step_pulse_q(g, scale, slope, q, mult_noise, out, tmp):
     return out
 
 
+def geometric_sum(log_rho, n):
+    """``sum_{k=0}^{n-1} rho^k = expm1(n L) / expm1(L)`` with ``L = log rho`` (``n`` where L = 0),
+    evaluated without the cancellation of ``(1 - rho^n) / (1 - rho)`` near rho = 1."""
+    den = np.expm1(log_rho)
+    return np.divide(np.expm1(n * log_rho), den, out=np.array(n, dtype=np.float64, copy=True), where=den != 0)
+
+
+def linear_step_aggregate(g, scale, slope, n, s, mult_noise):
+    """Mean and variance of the state after ``n`` pulses of one direction of the linear-step family,
+    before any clip (docs/pulses.md §2.5); signed ``(scale, slope)`` as in :func:`linear_step_pulse`.
+
+    With ``rho = 1 + slope`` (|slope| < 1) and ``b = -scale / slope`` the noise-free fixed point::
+
+        mean     = rho^n g + scale sum_{k<n} rho^k          (= b - (b - g) rho^n for slope != 0)
+        additive noise:       var = (s scale)^2 sum_{k<n} rho^(2k)            (exact: a normal law)
+        multiplicative noise: var = (s u)^2 rho^(2n - 2) sum_{k<n} (1 + t)^k,
+                              u = scale + slope g (the first step), t = (s slope / rho)^2
+
+    All in float64; n (float) may be 0 (mean g, variance 0).
+    """
+    L = np.log1p(slope)
+    mean = np.exp(n * L) * g + scale * geometric_sum(L, n)
+    if mult_noise:
+        u = scale + slope * g
+        t = np.square(s * slope / (1.0 + slope))
+        var = np.square(s * u) * np.exp((2.0 * n - 2.0) * L) * geometric_sum(np.log1p(t), n)
+        var = np.where(n > 0, var, 0.0)
+    else:
+        var = np.square(s * scale) * geometric_sum(2.0 * L, n)
+    return mean, var
+
+
 def linear_step_up(g, p, eps, c):
     """Up pulse: ``g + (scale_up + slope_up g)(1 + s eps)`` (multiplicative noise) or
     ``g + scale_up (1 + s eps) + slope_up g`` (additive)."""
