@@ -192,7 +192,7 @@ class AnalogTile:
             apply_aggregated(self.device, wf, flat, counts, up, self.rng_noise)
         else:
             apply_pulses(self.device, wf, flat, counts, up, self.rng_noise, distinct=distinct)
-        if self.count_pulses and integer:
+        if self.count_pulses and integer and mode != "expected":
             down = ~up
             if distinct:
                 self.up_count.reshape(-1)[flat[up]] += counts[up]
