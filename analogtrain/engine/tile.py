@@ -166,7 +166,8 @@ class AnalogTile:
         ``exact`` pulse by pulse; ``aggregated`` the pulses of each device in closed form
         (one update: ``distinct``; time-ordered sequences run exactly); ``expected`` the
         deterministic expected step of ``counts[k]`` pulses, real counts allowed, nothing
-        added to the pulse counters and 0 returned for real counts.
+        added to the pulse counters and 0 returned for real counts; there ``flat=None`` means
+        every device (counts and up of all of them, in flat order: a dense step, no gathers).
 
         flat : (K,) flat indices into (R, out, in); counts : (K,) positive integers;
         up : (K,) bool. Entries are in time order and a device may appear several times
@@ -180,7 +181,10 @@ class AnalogTile:
         fresh draw (in entry order if ``distinct``, else by flat index). Returns the number
         of pulses.
         """
-        if flat.size == 0:
+        if flat is None:   # a dense expected step: counts and up of every device, in flat order
+            if mode != "expected":
+                raise ValueError("apply_pulses: flat=None (every device) is for mode 'expected' only")
+        elif flat.size == 0:
             return 0
         base = self.w_persistent if self.w_persistent is not None else self.w
         wf = base.reshape(-1)
@@ -201,7 +205,7 @@ class AnalogTile:
                 np.add.at(self.up_count.reshape(-1), flat[up], counts[up])
                 np.add.at(self.down_count.reshape(-1), flat[down], counts[down])
         if self.w_persistent is not None:
-            touched = flat if distinct else np.unique(flat)
+            touched = np.flatnonzero(counts) if flat is None else flat if distinct else np.unique(flat)
             wn = self.device.c["write_noise"].astype(self.dtype)[touched // self.device.plane]
             self.w.reshape(-1)[touched] = wf[touched] + wn * standard_normal(self.rng_noise, touched.size, self.dtype)
         return int(counts.sum()) if integer else 0

@@ -224,7 +224,7 @@ def expected_counts(x: np.ndarray, d: np.ndarray, lr, dw: np.ndarray) -> np.ndar
     """``pulse_mode = "expected"`` (docs/pulses.md §2.6): the expected pulse number of every device
     for ``-lr d x^T``, no trains and no bit-length limit: ``n_ij = lr |d_i x_j| / dw`` (R, out, in),
     x (R, in), d (R, out), lr and dw (R,) (dw the mean step of the array, as in §2.2)."""
-    f = (P.per_replica(lr, x.shape[0]) / dw)[:, None, None]
+    f = (P.per_replica(lr, x.shape[0]) / dw).astype(x.dtype)[:, None, None]
     return np.abs(d[:, :, None] * x[:, None, :]) * f
 
 
@@ -232,10 +232,12 @@ def expected_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr) -> int:
     """The mean-field update of one sample per replica: every device takes the expected step of
     its :func:`expected_counts` through its response function (:meth:`AnalogTile.apply_pulses`,
     mode ``expected``), up where ``sign(x_j) sign(d_i) < 0``. Returns 0 (no pulses)."""
-    n = expected_counts(x, d, lr, tile.device.dw_min())
+    n = expected_counts(x, d, lr, tile.device.dw_min()).reshape(-1)
+    up = ((x < 0)[:, None, :] != (d < 0)[:, :, None]).reshape(-1)
+    if np.count_nonzero(n) > n.size // 4:     # dense: every device in one pass, no gathers
+        return tile.apply_pulses(None, n, up, distinct=True, mode="expected")
     flat = np.flatnonzero(n)
-    up = ((x < 0)[:, None, :] != (d < 0)[:, :, None]).reshape(-1).take(flat)
-    return tile.apply_pulses(flat, n.reshape(-1).take(flat), up, distinct=True, mode="expected")
+    return tile.apply_pulses(flat, n.take(flat), up.take(flat), distinct=True, mode="expected")
 
 
 def sample_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | None = None) -> int:

@@ -87,6 +87,7 @@ class DeviceArray:
         #: the fast in-place kernel of the linear-step family applies (see pulse_rounds)
         self.fast_signed = self.spec.signed is not None and self.uniform_constants
         self._work: dict[str, np.ndarray] = {}
+        self._aggregate: np.ndarray | None = None
         self.has_write_noise = bool(np.any(self.c["write_noise"] > 0))
         self.has_c2c_noise = bool(np.any(self.c["dw_min_std"] > 0))
         self.has_decay = any(c.lifetime > 0 for c in cfgs)
@@ -115,6 +116,28 @@ class DeviceArray:
     def clip_physical(self, g: np.ndarray) -> np.ndarray:
         """Clip physical states (R, out, in) to each device's bounds."""
         return np.clip(g, self.p["w_min"], self.p["w_max"])
+
+    def aggregate_tables(self) -> dict[str, np.ndarray]:
+        """The per-(device, direction) constants of the aggregated mode (docs/pulses.md §2.5),
+        built on first use, indexed like :attr:`signed_slope` (entry ``2 n + u``): ``log_rho =
+        log1p(slope)``, ``t = (s slope / rho)^2`` (s = dw_min_std of the device's replica) and
+        ``log1p_t``; ``steep`` marks slope <= -1 (no closed form; log_rho, t set to 0 there)."""
+        if self._aggregate is None:
+            slope = self.signed_slope.astype(np.float64)
+            s = np.repeat(self.c["dw_min_std"], 2 * self.plane)
+            steep = slope <= -1.0
+            ok = np.where(steep, 0.0, slope)
+            t = np.square(s * ok / (1.0 + ok))
+            self._aggregate = {"log_rho": np.log1p(ok).astype(self.dtype), "t": t.astype(self.dtype),
+                               "log1p_t": np.log1p(t).astype(self.dtype), "steep": steep,
+                               "any_steep": bool(steep.any())}
+        return self._aggregate
+
+    def all_constants(self) -> dict:
+        """The rule constants of every device (flat order): scalars where all replicas agree."""
+        if self.uniform_constants:
+            return self.c_rule
+        return {**self.c_rule, **{k: self.flat_p["const_" + k] for k in self.c if k not in self.c_rule}}
 
     def work(self, name: str, n: int) -> np.ndarray:
         """A reusable work buffer of at least ``n`` elements (``dtype``), kept between calls so
@@ -352,31 +375,36 @@ def apply_aggregated(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, coun
     exact in law for additive noise and without noise, the first two moments for
     multiplicative noise; models without a closed form (power, exp step) take the exact path,
     and so do devices whose single step overshoots its fixed point (signed slope <= -1, a
-    device whose range the draw has nearly collapsed).
+    device whose range the draw has nearly collapsed; they draw their noise after the others).
+    The per-entry constants (log rho, t) come from :meth:`DeviceArray.aggregate_tables`, so an
+    update costs one exponential per device (two with multiplicative noise), in the array's
+    dtype.
     """
     if dev.spec.signed is None:
         _apply_distinct(dev, w_flat, idx, counts, up, rng)
         return
     sel = (idx << 1) | up
-    steep = dev.signed_slope.take(sel) <= -1.0   # rho <= 0: one pulse crosses the fixed point (a bound)
-    if steep.any():                               # such devices (nearly collapsed ranges) run exactly
-        _apply_distinct(dev, w_flat, idx[steep], counts[steep], up[steep], rng)
-        keep = ~steep
-        idx, counts, up, sel = idx[keep], counts[keep], up[keep], sel[keep]
-    c = dev.constants_for(idx)
+    tab = dev.aggregate_tables()
+    mult = dev.c_rule["mult_noise"]
     ref = dev.flat_p["ref"].take(idx) if dev.has_ref else 0.0
-    g = (w_flat.take(idx) + ref).astype(np.float64)
-    scale = dev.signed_scale.take(sel).astype(np.float64)
-    slope = dev.signed_slope.take(sel).astype(np.float64)
-    s = np.asarray(c["dw_min_std"], dtype=np.float64)
-    mean, var = rules.linear_step_aggregate(g, scale, slope, counts.astype(np.float64), s, c["mult_noise"])
+    g0 = w_flat.take(idx) + ref
+    s = dev.constants_for(idx)["dw_min_std"]
+    mean, var = rules.linear_step_aggregate_fast(
+        g0, dev.signed_scale.take(sel), dev.signed_slope.take(sel), counts.astype(dev.dtype), s, mult,
+        tab["log_rho"].take(sel), tab["log1p_t"].take(sel) if mult else None, tab["t"].take(sel) if mult else None)
     if dev.has_c2c_noise:
         mean += np.sqrt(var) * standard_normal(rng, idx.size, dev.dtype)
-    g = np.clip(mean.astype(dev.dtype), dev.flat_p["w_min"].take(idx), dev.flat_p["w_max"].take(idx))
+    g = np.clip(mean, dev.flat_p["w_min"].take(idx), dev.flat_p["w_max"].take(idx))
+    steep = np.flatnonzero(tab["steep"].take(sel)) if tab["any_steep"] else ()
+    if len(steep):
+        g[steep] = g0[steep]                      # these keep their state here and run exactly below
     w_flat[idx] = g - ref
+    if len(steep):
+        _apply_distinct(dev, w_flat, idx[steep], counts[steep], up[steep], rng)
 
 
-def apply_expected(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, n: np.ndarray, up: np.ndarray) -> None:
+def apply_expected(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray | None, n: np.ndarray,
+                   up: np.ndarray) -> None:
     """``pulse_mode = "expected"`` (docs/pulses.md §2.6): device ``idx[k]`` takes the deterministic
     expected step of ``n[k]`` (real, >= 0) pulses through its response function, one explicit
     Euler step, then the clip::
@@ -385,16 +413,25 @@ def apply_expected(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, n: np.
         g <- clip(g - n step_down(g), w_min, w_max)   (down)
 
     ``step_*`` the noise-free step of one pulse at g (the model's ``magnitudes``); no
-    cycle-to-cycle noise.
+    cycle-to-cycle noise. ``idx`` None: every device, ``n`` and ``up`` in flat order (a dense
+    update needs no gathers; devices with n = 0 keep their weight exactly).
     """
     spec, flat_p = dev.spec, dev.flat_p
-    ref = flat_p["ref"].take(idx) if dev.has_ref else 0.0
-    g = w_flat.take(idx) + ref
-    p = {k: flat_p[k].take(idx) for k in dict.fromkeys(spec.up_params + spec.down_params + ("w_max", "w_min"))}
-    step_up, step_down = spec.magnitudes(g, p, dev.constants_for(idx))
-    n = n.astype(dev.dtype)
-    g = g + np.where(up, n * step_up, -n * step_down)
-    w_flat[idx] = np.clip(g, p["w_min"], p["w_max"]) - ref
+    names = dict.fromkeys(spec.up_params + spec.down_params + ("w_max", "w_min"))
+    if idx is None:
+        p, c, w0 = {k: flat_p[k] for k in names}, dev.all_constants(), w_flat
+        ref = flat_p["ref"] if dev.has_ref else 0.0
+    else:
+        p, c, w0 = {k: flat_p[k].take(idx) for k in names}, dev.constants_for(idx), w_flat.take(idx)
+        ref = flat_p["ref"].take(idx) if dev.has_ref else 0.0
+    g = w0 + ref
+    step_up, step_down = spec.magnitudes(g, p, c)
+    n = n.astype(dev.dtype, copy=False)
+    g = np.clip(g + np.where(up, n * step_up, -n * step_down), p["w_min"], p["w_max"]) - ref
+    if idx is None:
+        np.copyto(w_flat, g, where=n > 0)
+    else:
+        w_flat[idx] = g
 
 
 def _noise(dev: DeviceArray, rng: np.random.Generator, n: int):

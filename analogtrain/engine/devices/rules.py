@@ -96,6 +96,40 @@ def linear_step_aggregate(g, scale, slope, n, s, mult_noise):
     return mean, var
 
 
+def linear_step_aggregate_fast(g, scale, slope, n, s, mult_noise, log_rho, log1p_t, t):
+    """:func:`linear_step_aggregate` in the array's own dtype, with the per-entry constants
+    ``log_rho = log1p(slope)``, ``t = (s slope / rho)^2`` and ``log1p(t)`` given (tabled once per
+    device and direction)::
+
+        rho^n - 1 = expm1(n log_rho)            (no cancellation, whatever the slope)
+        sum_{k<n} rho^k = (rho^n - 1) / slope                           (n where slope = 0)
+        additive:        var = (s scale)^2 (rho^n - 1)(rho^n + 1) / (slope (2 + slope))
+        multiplicative:  var = (s u)^2 (rho^n / rho)^2 expm1(n log1p t) / t   (n where t = 0)
+
+    (``rho^(2n) - 1 = (rho^n - 1)(rho^n + 1)``, ``rho^2 - 1 = slope (2 + slope)``). One
+    exponential per device, two with multiplicative noise.
+    """
+    em = np.expm1(n * log_rho)
+    rho_n = em + 1
+    zero = slope == 0
+    any_zero = bool(zero.any())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        geo = em / slope
+        if any_zero:
+            geo = np.where(zero, n, geo)
+        mean = rho_n * g + scale * geo
+        if mult_noise:
+            geo_t = np.expm1(n * log1p_t) / t
+            geo_t = np.where(t == 0, n, geo_t)
+            var = np.square(s * (scale + slope * g)) * np.square(rho_n / (1 + slope)) * geo_t
+        else:
+            geo2 = em * (rho_n + 1) / (slope * (2 + slope))
+            if any_zero:
+                geo2 = np.where(zero, n, geo2)
+            var = np.square(s * scale) * geo2
+    return mean, var
+
+
 def linear_step_up(g, p, eps, c):
     """Up pulse: ``g + (scale_up + slope_up g)(1 + s eps)`` (multiplicative noise) or
     ``g + scale_up (1 + s eps) + slope_up g`` (additive)."""

@@ -100,3 +100,22 @@ def test_float32_stays_in_bounds():
     """The default dtype: near a bound the end clip keeps every device inside its range."""
     a = _run(MODELS["soft_bounds_mult"], 0.97, 31, True, True, 4, dtype=np.float32)
     assert a.max() <= 1.0 and np.isfinite(a).all()
+
+
+@pytest.mark.parametrize("mult", [True, False])
+def test_fast_form_equals_the_reference_form(mult):
+    """The tabled, expm1-based form used by the tile equals the float64 reference form, also for
+    tiny and zero slopes (no cancellation), within float32 rounding."""
+    rng = np.random.default_rng(0)
+    slope = np.concatenate([[0.0, 1e-9, -1e-9, 1e-6], rng.uniform(-0.3, 0.3, 200)])
+    scale = rng.uniform(-0.1, 0.1, slope.size)
+    g = rng.uniform(-0.5, 0.5, slope.size)
+    n = rng.integers(0, 40, slope.size).astype(np.float64)
+    s = 0.4
+    t = np.square(s * slope / (1 + slope))
+    m_ref, v_ref = rules.linear_step_aggregate(g, scale, slope, n, s, mult)
+    f4 = np.float32
+    m, v = rules.linear_step_aggregate_fast(g.astype(f4), scale.astype(f4), slope.astype(f4), n.astype(f4), f4(s),
+                                            mult, np.log1p(slope).astype(f4), np.log1p(t).astype(f4), t.astype(f4))
+    np.testing.assert_allclose(m, m_ref, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(v, v_ref, rtol=2e-4, atol=1e-12)
