@@ -232,12 +232,16 @@ def expected_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr) -> int:
     """The mean-field update of one sample per replica: every device takes the expected step of
     its :func:`expected_counts` through its response function (:meth:`AnalogTile.apply_pulses`,
     mode ``expected``), up where ``sign(x_j) sign(d_i) < 0``. Returns 0 (no pulses)."""
-    n = expected_counts(x, d, lr, tile.device.dw_min()).reshape(-1)
-    up = ((x < 0)[:, None, :] != (d < 0)[:, :, None]).reshape(-1)
-    if np.count_nonzero(n) > n.size // 4:     # dense: every device in one pass, no gathers
+    m, k = tile.out_size, tile.in_size
+    rows = np.flatnonzero(d.any(axis=0)) if d.shape[0] > 1 else np.flatnonzero(d[0])
+    cols = np.flatnonzero(x.any(axis=0)) if x.shape[0] > 1 else np.flatnonzero(x[0])
+    if rows.size * cols.size > m * k // 4:     # dense: every device in one pass, no gathers
+        n = expected_counts(x, d, lr, tile.device.dw_min()).reshape(-1)
+        up = ((x < 0)[:, None, :] != (d < 0)[:, :, None]).reshape(-1)
         return tile.apply_pulses(None, n, up, distinct=True, mode="expected")
-    flat = np.flatnonzero(n)
-    return tile.apply_pulses(flat, n.take(flat), up.take(flat), distinct=True, mode="expected")
+    # sparse inputs (e.g. image pixels): only the block of nonzero lines
+    n = expected_counts(x[:, cols], d[:, rows], lr, tile.device.dw_min())
+    return tile.apply_pulses(*device_pulses(n, rows, cols, x, d, m, k), distinct=True, mode="expected")
 
 
 def sample_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | None = None) -> int:

@@ -99,3 +99,23 @@ def test_train_field():
     assert TrainConfig(pulse_mode="aggregated").pulse_mode == "aggregated"
     with pytest.raises(ConfigError, match="pulse_mode"):
         TrainConfig(pulse_mode="fast")
+
+
+def test_expected_sparse_inputs_take_the_block_path():
+    """Mostly-zero inputs (image pixels) run on the block of nonzero lines; the result is the
+    same formula as the dense step, and untouched devices keep their weights bit for bit."""
+    t = AnalogTile(DEV, 8, 40, update=UpdateConfig(pulse_mode="expected"), dtype=np.float64)
+    rng = np.random.default_rng(1)
+    w0 = rng.uniform(-0.5, 0.5, (1, 8, 40))
+    t.set_weights(w0)
+    x = np.zeros((1, 40))
+    x[0, [3, 17]] = [0.7, -1.2]
+    d = rng.uniform(-1, 1, (1, 8))
+    sample_update(t, x, d, 0.3)
+    n = 0.3 * np.abs(np.outer(d[0], x[0])) / 0.1
+    up = np.outer(d[0], x[0]) < 0
+    want = np.clip(w0[0] + np.where(up, n * 0.1 * (1 - w0[0]), -n * 0.1 * (1 + w0[0])), -1, 1)
+    np.testing.assert_allclose(t.get_weights()[0], want, rtol=0, atol=1e-15)
+    untouched = np.ones(40, dtype=bool)
+    untouched[[3, 17]] = False
+    np.testing.assert_array_equal(t.get_weights()[0][:, untouched], w0[0][:, untouched])
