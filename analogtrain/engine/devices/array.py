@@ -380,7 +380,8 @@ def apply_aggregated(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, coun
     update costs one exponential per device (two with multiplicative noise), in the array's
     dtype.
     """
-    if dev.spec.signed is None:
+    if dev.spec.signed is None or counts.max() == 1:
+        # no closed form; or one pulse per device, where the exact rule already is the law of §2.5
         _apply_distinct(dev, w_flat, idx, counts, up, rng)
         return
     sel = (idx << 1) | up
