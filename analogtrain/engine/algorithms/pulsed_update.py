@@ -84,12 +84,6 @@ def device_pulses(counts: np.ndarray, rows: np.ndarray, cols: np.ndarray, x: np.
     """
     R, m, n = counts.shape
     full = m == out_size and n == in_size
-    if R == 1 and not full:
-        # one replica on a block of lines: (row, column) pairs straight from nonzero, no division
-        i, j = np.nonzero(counts[0])
-        cnt = counts[0][i, j]
-        up = (d[0] < 0).take(rows).take(i) != (x[0] < 0).take(cols).take(j)
-        return (rows * in_size).take(i) + cols.take(j), cnt, up
     pos = np.flatnonzero(counts)
     if pos.size == 0:
         return pos, pos, np.zeros(0, dtype=bool)
@@ -99,6 +93,9 @@ def device_pulses(counts: np.ndarray, rows: np.ndarray, cols: np.ndarray, x: np.
     up = (xneg[:, None, :] != dneg[:, :, None]).reshape(-1)[pos]
     if full:
         flat = pos
+    elif R == 1:
+        i, j = np.divmod(pos, n)
+        flat = rows[i] * in_size + cols[j]
     else:
         r, rem = np.divmod(pos, m * n)
         i, j = np.divmod(rem, n)
