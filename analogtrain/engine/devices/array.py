@@ -200,11 +200,11 @@ def _apply_distinct(dev, w_flat, idx, counts, up, rng) -> None:
         n_ge = rounds_of(counts)
         eps = _noise(dev, rng, sum(n_ge))
         if len(n_ge) == 1:  # one pulse per device (the common case): no sorting needed
-            pulse_rounds(dev, w_flat, idx, counts, up, eps, single=True)
+            pulse_rounds(dev, w_flat, idx, counts, up, eps, n_ge=n_ge)
             return
         order = _order_by_count(counts)
         sel = ((idx << 1) | up).take(order)                # signed index 2 n + up, by count
-        _signed_rounds(dev, w_flat, sel >> 1, sel, n_ge, eps, 0)
+        pulse_rounds(dev, w_flat, sel >> 1, None, sel & 1, eps, n_ge=n_ge, sel=sel)
         return
     eps = _noise(dev, rng, int(counts.sum()))
     n_up = int(np.count_nonzero(up))
@@ -254,9 +254,9 @@ def rounds_of(counts: np.ndarray) -> list[int]:
         n_ge.append(n)
 
 
-def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: np.ndarray, up: np.ndarray,
+def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: np.ndarray | None, up: np.ndarray,
                  eps: np.ndarray | None, off: int = 0, *, starts: np.ndarray | None = None,
-                 single: bool = False) -> int:
+                 single: bool = False, n_ge: list[int] | None = None, sel: np.ndarray | None = None) -> int:
     """Give ``counts[k]`` pulses to device ``ii[k]``, in rounds; returns the noise offset after them.
 
     ``ii`` are distinct flat device indices sorted by their pulse count ``counts``
@@ -269,53 +269,58 @@ def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: n
     pulses (``starts`` None), or ``up[starts[k] + r]`` (``starts`` given: ``up`` lists the
     direction of every pulse, device-major, device k's from ``starts[k]`` on). A model
     with a signed rule (the linear-step family) evaluates both directions in one
-    expression; with ``starts`` None its step parameters are gathered once. Other models,
+    expression; with ``starts`` None its step parameters are gathered once, and when its
+    rule constants are shared by all replicas it runs in place
+    (:func:`~.rules.linear_step_pulse_q`: the noise factor ``q = 1 + s eps`` of every pulse
+    formed once, work buffers reused, the same float operations as the rule). Other models,
     with ``starts`` None, need one direction for all ``ii`` (they run that rule), else
     they evaluate both rules and pick per pulse. ``eps``: the N(0, 1) draws (None: no
     cycle-to-cycle noise). ``single``: every count is 1 (one round, ``ii`` need not be sorted).
+    ``n_ge`` (the round sizes) and ``sel`` (``2 ii + up``) may be given when known.
     """
     if ii.size == 0:
         return off
-    if single:
-        n_ge = [ii.size]
-    else:
+    if n_ge is None:
         # n_ge[r] = number of devices with more than r pulses (counts sorted descending)
-        n_ge = np.searchsorted(-counts.astype(np.int64), -np.arange(1, int(counts[0]) + 1), side="right").tolist()
-    if dev.fast_signed and starts is None:
-        sel = np.add(ii * 2, up, dtype=np.int64)
-        return _signed_rounds(dev, w_flat, ii, sel, n_ge, eps, off)
+        n_ge = [ii.size] if single else \
+            np.searchsorted(-counts.astype(np.int64), -np.arange(1, int(counts[0]) + 1), side="right").tolist()
     spec, flat_p = dev.spec, dev.flat_p
-    c = dev.constants_for(ii)
     g = w_flat.take(ii)
-    lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
     ref = flat_p["ref"].take(ii) if dev.has_ref else None
-    if spec.signed is not None and starts is None:
-        sel = 2 * ii + up
-        scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
-
-        def step(r, n, e):
-            return spec.signed(g[:n], scale[:n], slope[:n], e, _slice(c, n))
-    elif spec.signed is not None:
-        def step(r, n, e):
-            sel = 2 * ii[:n] + up.take(starts[:n] + r)
-            return spec.signed(g[:n], dev.signed_scale.take(sel), dev.signed_slope.take(sel), e, _slice(c, n))
-    elif starts is None:
-        rule, names = (spec.up, spec.up_params) if up[0] else (spec.down, spec.down_params)
-        p = {k: flat_p[k].take(ii) for k in names}
-
-        def step(r, n, e):
-            return rule(g[:n], _slice(p, n), e, _slice(c, n))
+    if dev.fast_signed and starts is None:
+        step, lo, hi = _signed_step(dev, g, ii, sel if sel is not None else (ii << 1) | up, n_ge, eps, off)
     else:
-        def step(r, n, e):
-            u = up.take(starts[:n] + r)
-            pu = {k: flat_p[k].take(ii[:n]) for k in spec.up_params}
-            pd = {k: flat_p[k].take(ii[:n]) for k in spec.down_params}
-            cn = _slice(c, n)
-            return np.where(u, spec.up(g[:n], pu, e, cn), spec.down(g[:n], pd, e, cn))
+        c = dev.constants_for(ii)
+        lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
+        noise = (lambda o, n: eps[o:o + n]) if eps is not None else (lambda o, n: 0.0)
+        if spec.signed is not None and starts is None:
+            sel = 2 * ii + up
+            scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
+
+            def step(r, n, o):
+                return spec.signed(g[:n], scale[:n], slope[:n], noise(o, n), _slice(c, n))
+        elif spec.signed is not None:
+            def step(r, n, o):
+                sel = 2 * ii[:n] + up.take(starts[:n] + r)
+                return spec.signed(g[:n], dev.signed_scale.take(sel), dev.signed_slope.take(sel), noise(o, n),
+                                   _slice(c, n))
+        elif starts is None:
+            rule, names = (spec.up, spec.up_params) if up[0] else (spec.down, spec.down_params)
+            p = {k: flat_p[k].take(ii) for k in names}
+
+            def step(r, n, o):
+                return rule(g[:n], _slice(p, n), noise(o, n), _slice(c, n))
+        else:
+            def step(r, n, o):
+                u = up.take(starts[:n] + r)
+                pu = {k: flat_p[k].take(ii[:n]) for k in spec.up_params}
+                pd = {k: flat_p[k].take(ii[:n]) for k in spec.down_params}
+                cn, e = _slice(c, n), noise(o, n)
+                return np.where(u, spec.up(g[:n], pu, e, cn), spec.down(g[:n], pd, e, cn))
     if ref is not None:
         g += ref
-    for r, n in enumerate(n_ge):
-        gk = step(r, n, eps[off:off + n] if eps is not None else 0.0)
+    for r, n in enumerate(n_ge):          # the one loop over pulse rounds
+        gk = step(r, n, off)
         np.maximum(gk, lo[:n], out=gk)
         np.minimum(gk, hi[:n], out=g[:n])
         off += n
@@ -325,20 +330,17 @@ def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: n
     return off
 
 
-def _signed_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, sel: np.ndarray, n_ge: list[int],
-                   eps: np.ndarray | None, off: int) -> int:
-    """The rounds of :func:`pulse_rounds` for the linear-step family with rule constants shared
-    by all replicas, in place: ``ii`` sorted by count, ``sel = 2 ii + up`` (the signed step
-    table entry), ``n_ge`` the round sizes. The noise factor ``q = 1 + s eps`` of every pulse
-    is formed once; each round then runs :func:`~.rules.linear_step_pulse_q` (the same float
-    operations as :func:`~.rules.linear_step_pulse`) and the clip into reused buffers. Returns
-    the noise offset after the rounds."""
+def _signed_step(dev: DeviceArray, g: np.ndarray, ii: np.ndarray, sel: np.ndarray, n_ge: list[int],
+                 eps: np.ndarray | None, off: int):
+    """The in-place round step of the linear-step family with shared rule constants, for
+    :func:`pulse_rounds`: returns (step, w_min, w_max) of the devices ``ii`` (``sel = 2 ii + up``
+    their signed step entries). The noise factor ``q = 1 + s eps`` of every pulse is formed
+    once; each round runs :func:`~.rules.linear_step_pulse_q` (the same float operations as
+    :func:`~.rules.linear_step_pulse`) into reused buffers."""
     K, total = ii.size, sum(n_ge)
-    flat_p, c = dev.flat_p, dev.c_rule
-    g = w_flat.take(ii)
-    ref = flat_p["ref"].take(ii) if dev.has_ref else None
+    c = dev.c_rule
     if total > 2 * K:   # many rounds: contiguous step parameters (a strided column costs more per round)
-        lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
+        lo, hi = dev.flat_p["w_min"].take(ii), dev.flat_p["w_max"].take(ii)
         scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
     else:               # one or two rounds: one (K, 4) row gather, used as strided columns
         scale, slope, lo, hi = dev.signed_rows.take(sel, axis=0).T
@@ -348,20 +350,11 @@ def _signed_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, sel: np
         np.add(q, 1.0, out=q)
     out, tmp = dev.work("out", K), dev.work("tmp", K)
     mult = c["mult_noise"]
-    if ref is not None:
-        g += ref
-    pos = 0
-    for n in n_ge:
-        gn, on = g[:n], out[:n]
-        rules.linear_step_pulse_q(gn, scale[:n], slope[:n], q[pos:pos + n] if q is not None else None, mult,
-                                  on, tmp[:n])
-        np.maximum(on, lo[:n], out=on)
-        np.minimum(on, hi[:n], out=gn)
-        pos += n
-    if ref is not None:
-        g -= ref
-    w_flat[ii] = g
-    return off + total
+
+    def step(r, n, o):
+        return rules.linear_step_pulse_q(g[:n], scale[:n], slope[:n], q[o - off:o - off + n] if q is not None else None,
+                                         mult, out[:n], tmp[:n])
+    return step, lo, hi
 
 
 def apply_aggregated(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, counts: np.ndarray, up: np.ndarray,
