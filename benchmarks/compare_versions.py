@@ -125,6 +125,9 @@ def main() -> None:
                             "--steps", "200", "--size", "8", "--count-pulses"], ["cells"], files=("traces.csv",))
         case("program-digital", ["program", "--algorithm", "mp,sgd,fp", "--n-states", "20", "--sigma-r", "0", "--seeds", "2",
                                  "--steps", "200", "--size", "8", "--count-pulses"], ["cells"], files=("traces.csv",))
+        case("program-states", ["program", "--algorithm", "agad,sgd,mp", "--n-states", "20,100", "--sigma-r", "0,0.3",
+                                "--sigma-r-arrays", "W", "--seeds", "2", "--steps", "300", "--size", "8", "--count-pulses"],
+             ["cells"], files=("traces.csv",))
         case("program-sweep", ["program", "--algorithm", "ttv2,agad", "--preset", "linearstep", "--sweep", "gamma=1,0.5", "--sweep",
                                "in_chop_prob=0.02,0.1", "--n-states", "20", "--sigma-r", "0", "--seeds", "1", "--steps", "300",
                                "--size", "5"], ["cells"])

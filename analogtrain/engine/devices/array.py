@@ -84,8 +84,9 @@ class DeviceArray:
         self.flat_p = {k: v.reshape(-1) for k, v in self.p.items()}
         #: every rule constant is one scalar for all replicas (no per-device gather needed)
         self.uniform_constants = all(k in self.c_rule for k in self.c)
-        #: the fast in-place kernel of the linear-step family applies (see pulse_rounds)
-        self.fast_signed = self.spec.signed is not None and self.uniform_constants
+        #: the fast in-place kernel of the linear-step family applies (see pulse_rounds): its rule
+        #: reads only dw_min_std and mult_noise, which must then be one value for all replicas
+        self.fast_signed = self.spec.signed is not None and "dw_min_std" in self.c_rule
         self._work: dict[str, np.ndarray] = {}
         self._aggregate: np.ndarray | None = None
         self.has_write_noise = bool(np.any(self.c["write_noise"] > 0))
