@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 
 from analogtrain.config.program import ProgramConfig
 from analogtrain.experiments.program import run
@@ -18,13 +19,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--pulse-mode", default=None, help="exact (default), aggregated, expected")
     a = ap.parse_args()
+    c0 = time.process_time()
     res = run(ProgramConfig(steps=a.steps, **({"pulse_mode": a.pulse_mode} if a.pulse_mode else {})))
+    cpu = time.process_time() - c0
     cells = [{k: c[k] for k in ("algorithm", "n_states", "sigma_r")} | {"mean": c["weight_error_pct"]["mean"],
                                                                          "std": c["weight_error_pct"]["std"]}
              for c in res.cells()]
     print(json.dumps({"benchmark": "program_grid", "pulse_mode": a.pulse_mode or "exact",
                       "replicas": len(res.replicas), "steps": a.steps,
-                      "wall_s": res.wall_s, "peak_mb": peak_mb(), "cells": cells}))
+                      "wall_s": res.wall_s, "cpu_s": cpu, "peak_mb": peak_mb(), "cells": cells}))
 
 
 if __name__ == "__main__":
