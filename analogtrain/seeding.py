@@ -93,9 +93,16 @@ def standard_normal(gen: np.random.Generator, n: int, dtype=np.float32) -> np.nd
         return gen.standard_normal(n, dtype=dtype)
     m = (n + 1) // 2
     u = gen.random(2 * m, dtype=dtype)
-    r = np.sqrt(-2.0 * np.log1p(-u[:m]))
-    theta = u[m:] * (2.0 * np.pi)
+    # r = sqrt(-2 ln(1 - u1)), theta = 2 pi u2, in place in u (the same float operations)
+    r, theta = u[:m], u[m:]
+    np.negative(r, out=r)
+    np.log1p(r, out=r)
+    np.multiply(r, -2.0, out=r)
+    np.sqrt(r, out=r)
+    np.multiply(theta, 2.0 * np.pi, out=theta)
     out = np.empty(2 * m, dtype=dtype)
-    np.multiply(r, np.cos(theta), out=out[:m])
-    np.multiply(r, np.sin(theta), out=out[m:])
+    np.cos(theta, out=out[:m])
+    np.sin(theta, out=out[m:])
+    np.multiply(out[:m], r, out=out[:m])
+    np.multiply(out[m:], r, out=out[m:])
     return out[:n]

@@ -1,7 +1,7 @@
 """Compare the results of two versions of the code, run by run, bit for bit.
 
     git worktree add /tmp/old <commit>
-    python -m benchmarks.compare_versions --old /tmp/old [--new .] [--data-dir DIR] [device estimate toy program train]
+    python -m benchmarks.compare_versions --old /tmp/old [--new .] [--data-dir DIR] [--same-schema] [device estimate toy program train]
 
 Runs the same commands with both source trees (``python -m analogtrain`` with PYTHONPATH
 set to each), then compares every result field of the JSON output and every array of
@@ -9,7 +9,8 @@ set to each), then compares every result field of the JSON output and every arra
 their analog index since schema 2; the floating-point weights ``W`` -> ``W.weights``;
 pulse counters int64 with -1 fill instead of float64 with NaN). Prints one line per
 field and per run; a difference is printed as DIFF/DIFFERENT. Used to show that a
-refactor changed no number (docs/results.md).
+refactor changed no number (docs/results.md). ``--same-schema``: both trees write output
+schema 2 (the layer renames above do not apply; e.g. the speed work of issue 12 against d405f84).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 OLD = NEW = ROOT = DATA = None
+SAME = False
 
 def run(code, args, out):
     if out.exists(): shutil.rmtree(out)
@@ -78,6 +80,7 @@ def cmp_arrays(old_dir, new_dir, mapping=None, only=None):
     print(f"   arrays: {ok}/{len(o)} identical")
 
 def case(name, args, keys, mapping=None, only_replicas=None, new_args=None, files=()):
+    if SAME: mapping = None
     print(name, " ".join(args))
     od, nd = ROOT / (name + "-old"), ROOT / (name + "-new")
     a = run(OLD, args, od); b = run(NEW, new_args or args, nd)
@@ -95,14 +98,16 @@ def case(name, args, keys, mapping=None, only_replicas=None, new_args=None, file
         cmp_arrays(od, nd, mapping, only_replicas)
 
 def main() -> None:
-    global OLD, NEW, ROOT, DATA
+    global OLD, NEW, ROOT, DATA, SAME
     ap = argparse.ArgumentParser()
     ap.add_argument("--old", required=True, help="source tree of the old version")
     ap.add_argument("--new", default=str(Path(__file__).resolve().parents[1]), help="source tree of the new version")
     ap.add_argument("--data-dir", default=os.environ.get("ANALOGTRAIN_SHARED_DATA",
                                                          str(Path(__file__).resolve().parents[2] / "shared" / "data")))
+    ap.add_argument("--same-schema", action="store_true", help="both trees write schema 2: no layer renames")
     ap.add_argument("which", nargs="*", default=["all"])
     a = ap.parse_args()
+    SAME = a.same_schema
     OLD, NEW, DATA = str(Path(a.old).resolve()), str(Path(a.new).resolve()), a.data_dir
     ROOT = Path(tempfile.mkdtemp(prefix="analogtrain-compare-"))
     which = a.which
@@ -120,6 +125,9 @@ def main() -> None:
                             "--steps", "200", "--size", "8", "--count-pulses"], ["cells"], files=("traces.csv",))
         case("program-digital", ["program", "--algorithm", "mp,sgd,fp", "--n-states", "20", "--sigma-r", "0", "--seeds", "2",
                                  "--steps", "200", "--size", "8", "--count-pulses"], ["cells"], files=("traces.csv",))
+        case("program-states", ["program", "--algorithm", "agad,sgd,mp", "--n-states", "20,100", "--sigma-r", "0,0.3",
+                                "--sigma-r-arrays", "W", "--seeds", "2", "--steps", "300", "--size", "8", "--count-pulses"],
+             ["cells"], files=("traces.csv",))
         case("program-sweep", ["program", "--algorithm", "ttv2,agad", "--preset", "linearstep", "--sweep", "gamma=1,0.5", "--sweep",
                                "in_chop_prob=0.02,0.1", "--n-states", "20", "--sigma-r", "0", "--seeds", "1", "--steps", "300",
                                "--size", "5"], ["cells"])

@@ -22,6 +22,9 @@ def main() -> None:
         results.append(run_isolated("tile_update", "--bl", str(bl), "--samples", "100" if a.quick else "300"))
     for alg in ("ttv2", "c-ttv2", "agad", "mp", "sgd"):
         results.append(run_isolated("algorithm_step", "--algorithm", alg, "--steps", "200" if a.quick else "1000"))
+    for mode in ("aggregated", "expected"):
+        results.append(run_isolated("algorithm_step", "--algorithm", "agad", "--pulse-mode", mode,
+                                    "--steps", "200" if a.quick else "1000"))
     results.append(run_isolated("program_grid", "--steps", "2000" if a.quick else "20000"))
     if not a.skip_train:
         for bs in (1, 10):
@@ -40,7 +43,8 @@ def main() -> None:
             s, f = f"{r['size']}x{r['size']} BL={r['bl']} k={r['k']:g}", \
                 f"{r['ms_per_sample']:.3f} ms/sample"
         elif b == "algorithm_step":
-            s, f = f"{r['algorithm']} {r['size']}x{r['size']} batch 1", f"{r['ms_per_sample']:.3f} ms/sample"
+            s, f = f"{r['algorithm']} {r['size']}x{r['size']} {r.get('pulse_mode', 'exact')}", \
+                f"{r['ms_per_sample']:.3f} ms/sample"
         elif b == "program_grid":
             s, f = f"{r['replicas']} replicas x {r['steps']} steps", f"{r['wall_s']:.1f} s"
         else:

@@ -15,7 +15,8 @@ from analogtrain.config.toy import ToyConfig
 from analogtrain.errors import ConfigError
 
 GRID = ["algorithm", "n_states", "sigma_r", "sigma_r_arrays", "seeds", "lr", "steps"]
-SETTINGS = ["zip", "w_sp_corrected", "io", "target_range", "trace_every", "jobs", "dtype", "count_pulses", "seed"]
+SETTINGS = ["zip", "w_sp_corrected", "io", "target_range", "trace_every", "jobs", "dtype", "count_pulses", "seed",
+            "pulse_mode"]
 TOY = ("algorithm", "steps", "seed")
 
 

@@ -13,7 +13,7 @@ from analogtrain.errors import InputError
 
 FIELDS = ["model", "dataset", "algorithm", "algo_style", "weight_scaling_omega", "epochs", "batch_size", "lr",
           "lr_step", "lr_gamma", "limit_train", "limit_test", "io", "dtype", "count_pulses", "grad_clip", "dropout",
-          "seq_len", "hidden", "data_dir", "verify_data", "seed"]
+          "seq_len", "hidden", "data_dir", "verify_data", "seed", "pulse_mode"]
 
 
 @cli.command("train")

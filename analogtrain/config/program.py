@@ -38,6 +38,8 @@ from analogtrain.errors import ConfigError
 DTYPES = ("float32", "float64")
 #: sweep keys with this prefix are algorithm parameters (``alg.in_chop_prob``)
 ALGORITHM_SCOPES = ("alg.", "algo.")
+#: sweep keys that are settings of the run itself (neither device nor algorithm keys)
+RUN_SWEEP_KEYS = ("pulse_mode",)
 
 
 def algorithm_choices() -> tuple[str, ...]:
@@ -80,6 +82,7 @@ class Replica:
     dev_w: PulsedDevice | None
     dev_a: PulsedDevice | None
     lr: float
+    pulse_mode: str = "exact"
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,10 @@ class ProgramConfig(RunConfig):
                          "part of the result", unit="processes", ge=1, le=256)
     dtype: str = param("float32", "floating-point type of the arrays", choices=DTYPES)
     count_pulses: bool = param(False, "keep exact per-device up/down pulse counters")
+    pulse_mode: str | None = param(None, "how the pulses of one update act on every array (docs/pulses.md "
+                                         "§2.5-2.6): exact, aggregated (closed form per device), expected (mean "
+                                         "field); sweepable (--sweep pulse_mode=exact,aggregated); unset: exact",
+                                   choices=lambda: _pulse_modes(), nullable=True, default_doc="exact")
     device: DeviceSpec = DeviceSpec()
     algo_sets: tuple = ()
     sweep: tuple = ()
@@ -146,6 +153,12 @@ class ProgramConfig(RunConfig):
         for k, vals in self.sweep:
             if not vals:
                 raise ConfigError(f"sweep.{k}: needs at least one value", field=f"sweep.{k}")
+            if k in RUN_SWEEP_KEYS:
+                bad = [v for v in vals if v not in _pulse_modes()]
+                if bad:
+                    raise ConfigError(f"sweep.{k}: must be one of {', '.join(_pulse_modes())} (got {bad[0]!r})",
+                                      field=f"sweep.{k}")
+                continue
             if _algorithm_key(k, known) and k.split(".", 1)[-1] not in known and "." in k:
                 raise ConfigError(unknown_key_message("algorithm", k.split(".", 1)[1], sorted(known)),
                                   field=f"sweep.{k}")
@@ -186,7 +199,7 @@ class ProgramConfig(RunConfig):
         if self.n_states:
             axes.update({"n_states": "the n_states axis", "dw_min": "the n_states axis"})
         for k, _ in self.sweep:
-            if _algorithm_key(k, known):
+            if _algorithm_key(k, known) or k in RUN_SWEEP_KEYS:
                 continue
             scope, name = split_scope(k)
             for n in (name, *_group(name)):
@@ -243,7 +256,10 @@ class ProgramConfig(RunConfig):
             spec = algorithm_spec(alg)
             alg_values = dict(self.algo_sets)
             dev_extra: dict[str, Any] = {}
+            pulse_mode = combo.get("pulse_mode", self.pulse_mode or "exact")
             for k, v in combo.items():
+                if k in RUN_SWEEP_KEYS:
+                    continue
                 if _algorithm_key(k, known):
                     alg_values[_strip_scope(k)] = v
                 else:
@@ -266,7 +282,7 @@ class ProgramConfig(RunConfig):
             cell = {"algorithm": alg, "n_states": ns, "sigma_r": sr, "lr": lr, **combo}
             for s in range(self.seeds):
                 reps.append(Replica(cell=cell, seed_index=s, algorithm=alg, alg_cfg=alg_cfg, dev_w=devices["W"],
-                                    dev_a=devices["A"], lr=float(lr)))
+                                    dev_a=devices["A"], lr=float(lr), pulse_mode=pulse_mode))
         return reps
 
     def resolved_algorithms(self) -> dict[str, dict]:
@@ -277,6 +293,12 @@ class ProgramConfig(RunConfig):
         for r in self.replicas:
             out.setdefault(r.algorithm, to_dict(r.alg_cfg))
         return out
+
+
+def _pulse_modes() -> tuple[str, ...]:
+    from analogtrain.config.update import PULSE_MODES
+
+    return PULSE_MODES
 
 
 def _values(v: Any, where: str) -> tuple:

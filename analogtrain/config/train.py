@@ -76,6 +76,10 @@ class TrainConfig(RunConfig):
     io: str = param("preset", "forward/backward I/O of the analog arrays", choices=tuple(sorted(IO_PRESETS)))
     dtype: str = param("float32", "floating-point type of the arrays", choices=DTYPES)
     count_pulses: bool = param(False, "keep exact per-device up/down pulse counters")
+    pulse_mode: str | None = param(None, "how the pulses of one update act on every analog array (docs/pulses.md "
+                                         "§2.5-2.6): exact, aggregated (closed form per device), expected (mean "
+                                         "field); unset: exact", choices=("exact", "aggregated", "expected"),
+                                   nullable=True, default_doc="exact")
     grad_clip: float | None = param(None, "clip the global gradient norm to this value, 0 = off (default: lstm "
                                           "1.0, others 0)", unit="1", ge=0.0, le=1e9, nullable=True,
                                     default_doc="per model")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from analogtrain.config.fields import check_types, param, validate
 
 PULSE_TYPES = ("stochastic_compressed", "stochastic", "mean_count", "deterministic_implicit", "none")
+#: how the coincidences of one update act on a device (docs/pulses.md §2.5, §2.6)
+PULSE_MODES = ("exact", "aggregated", "expected")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class UpdateConfig:
                                   unit="1", ge=0.0, le=1.0)
     d_res_implicit: float = param(0.0, "d probability quantisation of deterministic_implicit (0 = off)",
                                   unit="1", ge=0.0, le=1.0)
+    pulse_mode: str = param("exact", "exact: every pulse with its own noise; aggregated: the n pulses of a "
+                                     "device in one update in closed form, one draw per device; expected: no "
+                                     "trains, the deterministic expected step (mean field)", choices=PULSE_MODES)
 
     def __post_init__(self) -> None:
         check_types(self, "update")

@@ -35,8 +35,9 @@ def _quantize(v: np.ndarray, step: float, sto: bool, rng: np.random.Generator) -
     if sto:
         q = np.floor(q + rng.random(q.shape, dtype=q.dtype))
     else:
-        q = np.rint(q)
-    return q * step
+        np.rint(q, out=q)
+    q *= step
+    return q
 
 
 def _one_pass(W, xs, io: IOConfig, rng, transpose: bool):
@@ -72,19 +73,22 @@ def analog_mvm(W: np.ndarray, x: np.ndarray, io: IOConfig, rng: np.random.Genera
         return np.matmul(x, W if transpose else W.swapaxes(-1, -2))
     dtype = W.dtype
     x = np.asarray(x, dtype=dtype)
+    any_zero = False
     if io.noise_management == "abs_max":
         s = np.abs(x).max(axis=-1)
         if io.nm_thres > 0:
             s = np.minimum(s, io.nm_thres)
         zero = s == 0
-        s = np.where(zero, 1.0, s).astype(dtype)
+        any_zero = bool(zero.any())
+        s = np.where(zero, 1.0, s).astype(dtype) if any_zero else s.astype(dtype, copy=False)
     else:
         zero = None
         s = np.ones(x.shape[:-1], dtype=dtype)
     y, sat = _one_pass(W, x / s[..., None], io, rng, transpose)
-    red = np.ones_like(s)
+    red = None  # the bound-management reduction factors (all 1 unless an input saturated)
     use_bm = bound_management and io.bound_management == "iterative"
     if use_bm and sat.any():
+        red = np.ones_like(s)
         limit = min(io.max_bm_factor, io.max_bm_res / io.inp_step if io.inp_step > 0 else np.inf)
         todo = sat & (red <= limit)
         while todo.any():
@@ -97,8 +101,11 @@ def analog_mvm(W: np.ndarray, x: np.ndarray, io: IOConfig, rng: np.random.Genera
             sat_new = np.zeros_like(sat)
             sat_new[r_idx, b_idx] = sat_sub
             todo = sat_new & (red <= limit)
-    y *= (s * red * io.out_scale)[..., None].astype(dtype)
-    if zero is not None and zero.any():
+    scale = s * red if red is not None else s
+    if io.out_scale != 1.0:
+        scale = scale * io.out_scale
+    y *= scale[..., None].astype(dtype, copy=False)
+    if any_zero:
         y[zero] = 0.0
     return y
 

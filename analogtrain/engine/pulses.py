@@ -64,34 +64,46 @@ def pulse_probabilities(x: np.ndarray, d: np.ndarray, lr, dw, cfg: UpdateConfig)
     x = np.asarray(x)
     d = np.asarray(d)
     R = x.shape[0]
-    lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,))
-    dw = np.broadcast_to(np.asarray(dw, dtype=np.float64), (R,))
+    lr = per_replica(lr, R)
+    dw = per_replica(dw, R)
     xm = np.abs(x).max(axis=1).astype(np.float64)
-    dm = np.abs(d).max(axis=1).astype(np.float64) * cfg.um_grad_scale
+    dm = np.abs(d).max(axis=1).astype(np.float64)
+    if cfg.um_grad_scale != 1.0:
+        dm = dm * cfg.um_grad_scale
     k = lr * xm * dm / dw
     bl = bit_length(k, lr, dw, cfg)
     if cfg.fixed_bl is False and not cfg.update_bl_management:
         base = np.where(dw * cfg.desired_bl < lr, 1.0, np.sqrt(lr / (dw * bl)))
     else:
         base = np.sqrt(lr / (dw * bl))
-    a = base.copy()  # d side
-    b = base.copy()  # x side
+    a = b = base  # d side, x side
     active = (xm > 0) & (dm > 0) & (lr > 0)
+    all_active = bool(active.all())
     if cfg.update_management or cfg.update_bl_management:
         dm_eff = np.where(k > cfg.desired_bl, dm * cfg.desired_bl / np.where(k > 0, k, 1.0), dm)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(active, xm / np.where(dm_eff > 0, dm_eff, 1.0), 1.0)
-        a = a * np.sqrt(ratio)
-        b = b / np.sqrt(ratio)
-    a = np.where(active, a, 0.0)
-    b = np.where(active, b, 0.0)
-    p_x = np.minimum(np.abs(x) * b[:, None].astype(x.dtype), 1.0)
-    p_d = np.minimum(np.abs(d) * a[:, None].astype(d.dtype), 1.0)
+        ratio = xm / np.where(dm_eff > 0, dm_eff, 1.0)
+        if not all_active:
+            ratio = np.where(active, ratio, 1.0)
+        sq = np.sqrt(ratio)
+        a = a * sq
+        b = b / sq
+    if not all_active:
+        a = np.where(active, a, 0.0)
+        b = np.where(active, b, 0.0)
+        bl = np.where(active, bl, 0)
+    p_x = np.minimum(np.abs(x) * b.astype(x.dtype)[:, None], 1.0)
+    p_d = np.minimum(np.abs(d) * a.astype(d.dtype)[:, None], 1.0)
     if cfg.res > 0:
         p_x = _quantize(p_x, cfg.res)
         p_d = _quantize(p_d, cfg.res)
-    bl = np.where(active, bl, 0)
     return PulsePlan(p_x=p_x, p_d=p_d, bl=bl, k=k)
+
+
+def per_replica(v, R: int) -> np.ndarray:
+    """A scalar or (R,) value as an (R,) float64 array (no copy when it is one already)."""
+    if isinstance(v, np.ndarray) and v.dtype == np.float64 and v.shape == (R,):
+        return v
+    return np.broadcast_to(np.asarray(v, dtype=np.float64), (R,))
 
 
 def _quantize(p: np.ndarray, res: float) -> np.ndarray:
@@ -127,7 +139,7 @@ def stochastic_trains(p: np.ndarray, bl: np.ndarray, rng: np.random.Generator) -
     np.less(u, flat[nz, None], out=bits[:, :bl_max])
     # packing the flat bit stream is much faster than packbits along a short axis
     out.reshape(-1)[nz] = np.packbits(bits.reshape(-1), bitorder="little").view(np.dtype(dt).newbyteorder("<"))
-    if np.any(bl != bl_max):  # shorter trains in some replicas: mask their extra slots
+    if bl.size > 1 and np.any(bl != bl_max):  # shorter trains in some replicas: mask their extra slots
         b = np.minimum(bl, 63).astype(np.uint64)
         mask = np.where(bl >= 64, np.uint64(2**64 - 1), (np.uint64(1) << b) - np.uint64(1)).astype(dt)
         out &= mask[:, None]

@@ -23,7 +23,7 @@ import numpy as np
 from analogtrain.config.device import PulsedDevice
 from analogtrain.config.io import IOConfig, backward_io, transfer_read_io
 from analogtrain.config.update import UpdateConfig
-from analogtrain.engine.devices.array import DeviceArray, apply_pulses
+from analogtrain.engine.devices.array import DeviceArray, apply_aggregated, apply_expected, apply_pulses
 from analogtrain.engine.mvm import analog_mvm, read_lines
 from analogtrain.seeding import generator, generator_state, restore_generator, standard_normal
 
@@ -158,8 +158,16 @@ class AnalogTile:
         return read_lines(self.w, i, self.io_read, self.rng_noise, rows=True)
 
     # ----------------------------------------------------------------- pulses
-    def apply_pulses(self, flat: np.ndarray, counts: np.ndarray, up: np.ndarray, *, distinct: bool = False) -> int:
+    def apply_pulses(self, flat: np.ndarray, counts: np.ndarray, up: np.ndarray, *, distinct: bool = False,
+                     mode: str | None = None) -> int:
         """Apply ``counts[k] >= 1`` pulses to device ``flat[k]``, up if ``up[k]`` else down.
+
+        ``mode`` (default: ``update_cfg.pulse_mode``) says how (docs/pulses.md §2.3, §2.5, §2.6):
+        ``exact`` pulse by pulse; ``aggregated`` the pulses of each device in closed form
+        (one update: ``distinct``; time-ordered sequences run exactly); ``expected`` the
+        deterministic expected step of ``counts[k]`` pulses, real counts allowed, nothing
+        added to the pulse counters and 0 returned for real counts; there ``flat=None`` means
+        every device (counts and up of all of them, in flat order: a dense step, no gathers).
 
         flat : (K,) flat indices into (R, out, in); counts : (K,) positive integers;
         up : (K,) bool. Entries are in time order and a device may appear several times
@@ -173,12 +181,22 @@ class AnalogTile:
         fresh draw (in entry order if ``distinct``, else by flat index). Returns the number
         of pulses.
         """
-        if flat.size == 0:
+        if flat is None:   # a dense expected step: counts and up of every device, in flat order
+            if mode != "expected":
+                raise ValueError("apply_pulses: flat=None (every device) is for mode 'expected' only")
+        elif flat.size == 0:
             return 0
         base = self.w_persistent if self.w_persistent is not None else self.w
         wf = base.reshape(-1)
-        apply_pulses(self.device, wf, flat, counts, up, self.rng_noise, distinct=distinct)
-        if self.count_pulses:
+        mode = mode or self.update_cfg.pulse_mode
+        integer = counts.dtype.kind in "iu"
+        if mode == "expected":
+            apply_expected(self.device, wf, flat, counts, up)
+        elif mode == "aggregated" and distinct:
+            apply_aggregated(self.device, wf, flat, counts, up, self.rng_noise)
+        else:
+            apply_pulses(self.device, wf, flat, counts, up, self.rng_noise, distinct=distinct)
+        if self.count_pulses and integer and mode != "expected":
             down = ~up
             if distinct:
                 self.up_count.reshape(-1)[flat[up]] += counts[up]
@@ -187,10 +205,10 @@ class AnalogTile:
                 np.add.at(self.up_count.reshape(-1), flat[up], counts[up])
                 np.add.at(self.down_count.reshape(-1), flat[down], counts[down])
         if self.w_persistent is not None:
-            touched = flat if distinct else np.unique(flat)
+            touched = np.flatnonzero(counts) if flat is None else flat if distinct else np.unique(flat)
             wn = self.device.c["write_noise"].astype(self.dtype)[touched // self.device.plane]
             self.w.reshape(-1)[touched] = wf[touched] + wn * standard_normal(self.rng_noise, touched.size, self.dtype)
-        return int(counts.sum())
+        return int(counts.sum()) if integer else 0
 
     # ------------------------------------------------------- slow processes
     def decay(self) -> None:

@@ -40,7 +40,7 @@ def stack_key(r: Replica) -> tuple:
         if dev is not None:
             key += [dev.model, getattr(dev, "mult_noise", None)]
     key += [getattr(r.alg_cfg, f) for f in spec.stack_keys]
-    return tuple(key)
+    return tuple(key) + (r.pulse_mode,)
 
 
 def plan_stacks(reps: Sequence[Replica], jobs: int) -> list[list[int]]:
@@ -102,7 +102,8 @@ def run_stack(cfg: ProgramConfig, reps: Sequence[Replica], stack_id: int,
     alg = build_stack([r.algorithm for r in reps], [r.alg_cfg for r in reps], [r.dev_w for r in reps],
                       [r.dev_a for r in reps] if reps[0].dev_a is not None else None, cfg.out_size, cfg.in_size,
                       io=IO_PRESETS[cfg.io], seed=cfg.seed, replica_seeds=[cfg.seed + r.seed_index for r in reps],
-                      stack_id=stack_id, dtype=dtype, count_pulses=cfg.count_pulses and analog)
+                      stack_id=stack_id, dtype=dtype, count_pulses=cfg.count_pulses and analog,
+                      pulse_mode=reps[0].pulse_mode)
     lr = np.array([r.lr for r in reps])
     ranges = np.array([r.dev_w.w_max - r.dev_w.w_min for r in reps])
     steps = trace_steps(cfg)

@@ -48,7 +48,7 @@ def build_network(cfg: TrainConfig, data: Data) -> Model:
     io = IO_PRESETS[cfg.io] if spec.analog else IO_PRESETS["perfect"]
     factory = LayerFactory(cfg.algorithm, cfg.algorithm_config(), devices.get("W"), devices.get("A"), io, cfg.seed,
                            dtype=np.dtype(cfg.dtype), count_pulses=cfg.count_pulses and spec.analog,
-                           weight_scaling_omega=cfg.weight_scaling_omega)
+                           weight_scaling_omega=cfg.weight_scaling_omega, pulse_mode=cfg.pulse_mode or "exact")
     return build_model(cfg.model, factory, data.image_shape or (), vocab=data.vocab or None, hidden=cfg.hidden,
                        dropout=cfg.dropout, rng_dropout=generator(cfg.seed, "dropout"))
 

@@ -15,6 +15,7 @@ configs.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -45,7 +46,7 @@ def build_stack(names: Sequence[str], alg_cfgs: Sequence, dev_w: Sequence[Pulsed
                 dev_a: Sequence[PulsedDevice] | None, out_size: int, in_size: int, *, io: IOConfig,
                 seed: int, replica_seeds: Sequence[int], stack_id: int = 0, dtype=np.float32,
                 count_pulses: bool = False, update: UpdateConfig | None = None,
-                device_path: tuple = ()) -> Algorithm:
+                device_path: tuple = (), pulse_mode: str = "exact") -> Algorithm:
     """One stacked simulation of R replicas of an (out, in) layer.
 
     names : per-replica algorithm names, all of one family (see the registry)
@@ -55,6 +56,7 @@ def build_stack(names: Sequence[str], alg_cfgs: Sequence, dev_w: Sequence[Pulsed
     replica_seeds : per replica, the seed of its device-to-device draw (stream
         ``("device", *device_path, array)`` of that seed; layers pass their index as path)
     update : pulse settings of the SGD update onto W (default aihwkit UpdateParameters)
+    pulse_mode : ``UpdateConfig.pulse_mode`` of every tile of the stack (docs/pulses.md §2.5, §2.6)
     """
     classes = {algorithm_spec(n).family for n in names}
     if len(classes) != 1:
@@ -66,7 +68,7 @@ def build_stack(names: Sequence[str], alg_cfgs: Sequence, dev_w: Sequence[Pulsed
 
     def tile(devs, array, upd, tile_io):
         idx = ARRAY_STREAM[array]
-        return AnalogTile(list(devs), out_size, in_size, io=tile_io, update=upd,
+        return AnalogTile(list(devs), out_size, in_size, io=tile_io, update=replace(upd, pulse_mode=pulse_mode),
                           rng_device=[generator(s, "device", *device_path, idx) for s in replica_seeds],
                           rng_pulses=generator(seed, "pulses", stack_id, idx),
                           rng_noise=generator(seed, "noise", stack_id, idx), dtype=dtype,

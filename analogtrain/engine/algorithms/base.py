@@ -27,6 +27,8 @@ from analogtrain.errors import ConfigError
 
 def as_replica_lr(lr, n_replicas: int) -> np.ndarray:
     """The learning rate as an (R,) float64 array."""
+    if isinstance(lr, (int, float)):
+        return np.full(n_replicas, float(lr))
     return np.broadcast_to(np.asarray(lr, dtype=np.float64), (n_replicas,)).copy()
 
 

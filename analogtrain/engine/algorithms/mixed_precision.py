@@ -56,7 +56,7 @@ class MixedPrecision(SingleTileAlgorithm):
         self.row = 0
         self.rng_quant = rng_quant
         self.write_update = UpdateConfig(desired_bl=self.cfg.desired_bl, update_management=True,
-                                         update_bl_management=True)
+                                         update_bl_management=True, pulse_mode=tile.update_cfg.pulse_mode)
 
     def update(self, x, d, lr):
         x, d = batched(x), batched(d)

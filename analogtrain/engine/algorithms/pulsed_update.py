@@ -14,7 +14,10 @@ pulses (:meth:`AnalogTile.apply_pulses`). This module decides which pulses, and 
    of a mini-batch between its pulses;
 5. drivers that run one tile: :func:`sample_update`, :func:`batch_update`,
    :func:`row_writes`, :func:`column_writes`, and :func:`float_update` for
-   ``pulse_type = "none"`` (a direct, exact weight update, no pulses).
+   ``pulse_type = "none"`` (a direct, exact weight update, no pulses);
+6. the fast modes of ``UpdateConfig.pulse_mode``: ``aggregated`` (the same counts, applied in
+   closed form by the tile, docs/pulses.md §2.5; mini-batches then run sample by sample) and
+   ``expected`` (no trains: :func:`expected_counts`, :func:`expected_update`, §2.6).
 
 Shapes: x (R, in), d (R, out) for one update per replica, (R, B, in) / (R, B, out) for
 a mini-batch; ``lr`` a scalar or (R,). The pulse-train settings and stream are the
@@ -54,8 +57,10 @@ def active_lines(td: np.ndarray, tx: np.ndarray, out_size: int, in_size: int) ->
     """Rows and columns that pulse in some train: td (N, out), tx (N, in) packed trains ->
     (row indices, column indices). All lines when the active block covers more than half
     the array (the full block needs no index arithmetic)."""
-    rows = np.flatnonzero(td.any(axis=0))
-    cols = np.flatnonzero(tx.any(axis=0))
+    if td.shape[0] == 1:
+        rows, cols = np.flatnonzero(td[0]), np.flatnonzero(tx[0])
+    else:
+        rows, cols = np.flatnonzero(td.any(axis=0)), np.flatnonzero(tx.any(axis=0))
     if rows.size * cols.size > 0.5 * out_size * in_size:
         return np.arange(out_size), np.arange(in_size)
     return rows, cols
@@ -78,11 +83,11 @@ def device_pulses(counts: np.ndarray, rows: np.ndarray, cols: np.ndarray, x: np.
     ``flat = (r out + rows[i]) in + cols[j]``, ``up = sign(x_j) sign(d_i) < 0``.
     """
     R, m, n = counts.shape
-    pos = np.flatnonzero(counts != 0)
+    full = m == out_size and n == in_size
+    pos = np.flatnonzero(counts)
     if pos.size == 0:
         return pos, pos, np.zeros(0, dtype=bool)
     cnt = counts.reshape(-1)[pos]
-    full = m == out_size and n == in_size
     xneg = x < 0 if full else (x < 0)[:, cols]
     dneg = d < 0 if full else (d < 0)[:, rows]
     up = (xneg[:, None, :] != dneg[:, :, None]).reshape(-1)[pos]
@@ -212,30 +217,60 @@ def float_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr) -> int:
     return 0
 
 
+def expected_counts(x: np.ndarray, d: np.ndarray, lr, dw: np.ndarray) -> np.ndarray:
+    """``pulse_mode = "expected"`` (docs/pulses.md §2.6): the expected pulse number of every device
+    for ``-lr d x^T``, no trains and no bit-length limit: ``n_ij = lr |d_i x_j| / dw`` (R, out, in),
+    x (R, in), d (R, out), lr and dw (R,) (dw the mean step of the array, as in §2.2)."""
+    f = (P.per_replica(lr, x.shape[0]) / dw).astype(x.dtype)[:, None, None]
+    return np.abs(d[:, :, None] * x[:, None, :]) * f
+
+
+def expected_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr) -> int:
+    """The mean-field update of one sample per replica: every device takes the expected step of
+    its :func:`expected_counts` through its response function (:meth:`AnalogTile.apply_pulses`,
+    mode ``expected``), up where ``sign(x_j) sign(d_i) < 0``. Returns 0 (no pulses)."""
+    m, k = tile.out_size, tile.in_size
+    rows = np.flatnonzero(d.any(axis=0)) if d.shape[0] > 1 else np.flatnonzero(d[0])
+    cols = np.flatnonzero(x.any(axis=0)) if x.shape[0] > 1 else np.flatnonzero(x[0])
+    if rows.size * cols.size > m * k // 4:     # dense: every device in one pass, no gathers
+        n = expected_counts(x, d, lr, tile.device.dw_min()).reshape(-1)
+        up = ((x < 0)[:, None, :] != (d < 0)[:, :, None]).reshape(-1)
+        return tile.apply_pulses(None, n, up, distinct=True, mode="expected")
+    # sparse inputs (e.g. image pixels): only the block of nonzero lines
+    n = expected_counts(x[:, cols], d[:, rows], lr, tile.device.dw_min())
+    return tile.apply_pulses(*device_pulses(n, rows, cols, x, d, m, k), distinct=True, mode="expected")
+
+
 def sample_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | None = None) -> int:
     """One pulsed update ``W <- W - lr d x^T`` per replica (docs/pulses.md §2): x (R, in), d (R, out),
-    lr scalar or (R,) (> 0); ``cfg`` defaults to the tile's. Returns the number of pulses."""
+    lr scalar or (R,) (> 0); ``cfg`` defaults to the tile's (its ``pulse_mode`` says how the
+    coincidences act, §2.5, §2.6). Returns the number of pulses."""
     cfg = cfg or tile.update_cfg
     x = np.asarray(x, dtype=tile.dtype)
     d = np.asarray(d, dtype=tile.dtype)
     if cfg.pulse_type == "none":
         return float_update(tile, x, d, lr)
+    if cfg.pulse_mode == "expected":
+        return expected_update(tile, x, d, lr)
     plan = P.pulse_probabilities(x, d, lr, tile.device.dw_min(), cfg)
     if cfg.pulse_type in STOCHASTIC:
         tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, tile.rng_pulses)
-        return _apply_trains(tile, tx, td, x, d)
+        return _apply_trains(tile, tx, td, x, d, cfg.pulse_mode)
     rows, cols = np.arange(tile.out_size), np.arange(tile.in_size)
     counts = dense_counts(plan, cfg, tile.rng_pulses)
-    return tile.apply_pulses(*device_pulses(counts, rows, cols, x, d, tile.out_size, tile.in_size), distinct=True)
+    return tile.apply_pulses(*device_pulses(counts, rows, cols, x, d, tile.out_size, tile.in_size), distinct=True,
+                             mode=cfg.pulse_mode)
 
 
-def _apply_trains(tile: AnalogTile, tx: np.ndarray, td: np.ndarray, x: np.ndarray, d: np.ndarray) -> int:
+def _apply_trains(tile: AnalogTile, tx: np.ndarray, td: np.ndarray, x: np.ndarray, d: np.ndarray,
+                  mode: str = "exact") -> int:
     """The coincidences of one update's trains tx (R, in), td (R, out), signs from x and d."""
     rows, cols = active_lines(td, tx, tile.out_size, tile.in_size)
     if rows.size == 0 or cols.size == 0:
         return 0
     counts = P.coincidences(td[:, rows], tx[:, cols])
-    return tile.apply_pulses(*device_pulses(counts, rows, cols, x, d, tile.out_size, tile.in_size), distinct=True)
+    return tile.apply_pulses(*device_pulses(counts, rows, cols, x, d, tile.out_size, tile.in_size), distinct=True,
+                             mode=mode)
 
 
 def batch_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr, cfg: UpdateConfig | None = None, *,
@@ -265,6 +300,11 @@ def batch_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr, cfg: Update
     reads = list(reads or ())
     if cfg.pulse_type == "none":
         return _samplewise(x, d, x_sign, d_sign, reads, on_read, lambda b, xb, db: float_update(tile, xb, db, lr))
+    if cfg.pulse_mode == "expected":
+        return _samplewise(x, d, x_sign, d_sign, reads, on_read, lambda b, xb, db: expected_update(tile, xb, db, lr))
+    if cfg.pulse_mode == "aggregated" and cfg.pulse_type not in STOCHASTIC and B > 1:
+        return _samplewise(x, d, x_sign, d_sign, reads, on_read,
+                           lambda b, xb, db: sample_update(tile, xb, db, lr, cfg))
     step = max(1, min(B, max_block // max(1, R * m * n)))
     if step < B:
         total = 0
@@ -273,16 +313,20 @@ def batch_update(tile: AnalogTile, x: np.ndarray, d: np.ndarray, lr, cfg: Update
             total += batch_update(tile, x[:, s0:s0 + step], d[:, s0:s0 + step], lr, cfg, x_sign=x_sign,
                                   d_sign=d_sign, reads=sub, on_read=_shifted(on_read, s0), max_block=max_block)
         return total
-    lr_r = np.repeat(np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)), B)
-    plan = P.pulse_probabilities(x.reshape(R * B, n), d.reshape(R * B, m), lr_r,
-                                 np.repeat(tile.device.dw_min(), B), cfg)
+    if B == 1:
+        lr_r, dw_r = P.per_replica(lr, R), tile.device.dw_min()
+    else:
+        lr_r, dw_r = np.repeat(P.per_replica(lr, R), B), np.repeat(tile.device.dw_min(), B)
+    plan = P.pulse_probabilities(x.reshape(R * B, n), d.reshape(R * B, m), lr_r, dw_r, cfg)
     if cfg.pulse_type in STOCHASTIC:
         tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, tile.rng_pulses)
-        rows, cols = active_lines(td, tx, m, n)                   # lines that pulse in some sample
-        if B == 1 or samplewise_cheaper(tx.reshape(R, B, n), td.reshape(R, B, m), rows.size, cols.size):
+        rows, cols = active_lines(td, tx, m, n) if B > 1 else (None, None)   # lines that pulse in some sample
+        # aggregated: the closed form acts on the pulses of one update, so always sample by sample
+        if B == 1 or cfg.pulse_mode == "aggregated" or \
+                samplewise_cheaper(tx.reshape(R, B, n), td.reshape(R, B, m), rows.size, cols.size):
             tx, td = tx.reshape(R, B, n), td.reshape(R, B, m)
             return _samplewise(x, d, x_sign, d_sign, reads, on_read,
-                               lambda b, xb, db: _apply_trains(tile, tx[:, b], td[:, b], xb, db))
+                               lambda b, xb, db: _apply_trains(tile, tx[:, b], td[:, b], xb, db, cfg.pulse_mode))
         counts = P.coincidences(td[:, rows], tx[:, cols])           # (R B, |rows|, |cols|)
     else:
         rows, cols = np.arange(m), np.arange(n)
@@ -335,12 +379,18 @@ def row_writes(tile: AnalogTile, rows, x_rows: np.ndarray, lr, cfg: UpdateConfig
     cfg = cfg or tile.update_cfg
     x_rows = np.asarray(x_rows, dtype=tile.dtype)
     R, K, n = x_rows.shape
+    if cfg.pulse_mode == "expected":   # the expected step of lr |x| / dw pulses (docs/pulses.md §2.6)
+        f = (P.per_replica(lr, R) / tile.device.dw_min())[:, None, None]
+        counts = np.abs(x_rows) * f
+        return tile.apply_pulses(*row_pulses(counts, rows, x_rows, tile.out_size, tile.in_size), distinct=True,
+                                 mode="expected")
     lr_r = np.repeat(np.broadcast_to(np.asarray(lr, dtype=np.float64), (R,)), K)
     plan = P.pulse_probabilities(x_rows.reshape(R * K, n), np.ones((R * K, 1), dtype=tile.dtype), lr_r,
                                  np.repeat(tile.device.dw_min(), K), cfg)
     tx, td = P.paired_trains(plan.p_x, plan.p_d, plan.bl, tile.rng_pulses)
     counts = P.coincidences(td, tx).reshape(R, K, n)
-    return tile.apply_pulses(*row_pulses(counts, rows, x_rows, tile.out_size, tile.in_size), distinct=True)
+    return tile.apply_pulses(*row_pulses(counts, rows, x_rows, tile.out_size, tile.in_size), distinct=True,
+                             mode=cfg.pulse_mode)
 
 
 def column_writes(tile: AnalogTile, cols, n: np.ndarray) -> int:

@@ -161,11 +161,15 @@ class TransferFamily(Algorithm):
         after the last column), which is precomputed per read. Equivalent to one call per
         column in order (random chopper draws included).
         """
-        J = np.asarray(cols, dtype=np.int64)
+        J = cols = np.asarray(cols, dtype=np.int64)
         nJ = J.size
         last = J == self.in_size - 1
-        T_each = self.T + np.concatenate([[0], np.cumsum(last)[:-1]])          # T at each read
-        v = self.A.read_columns(J).astype(np.float64)                            # (R, out, nJ)
+        if nJ == 1:   # one column (the common case): basic slices, views instead of copies
+            T_each = np.array([self.T])
+            J = slice(int(J[0]), int(J[0]) + 1)
+        else:
+            T_each = self.T + np.concatenate([[0], np.cumsum(last)[:-1]])      # T at each read
+        v = self.A.read_columns(cols).astype(np.float64)                         # (R, out, nJ)
         sign = self.c_in[:, J].astype(np.float64)[:, None, :] * self.c_out.astype(np.float64)[:, :, None]
         if self.any_dynamic:
             was = self.switched[:, J] & self.dynamic[:, None]                   # (R, nJ)
@@ -190,7 +194,7 @@ class TransferFamily(Algorithm):
             allowed = ~(self.dynamic & self.warm_up)[:, None] | (T_each[None, :] > self.n_c[:, None])
             n = n * allowed[:, None, :]
         if n.any():
-            self.w_writes += column_writes(self.W, J, n)
+            self.w_writes += column_writes(self.W, cols, n)
         self.n_transfers += nJ
         u = self.rng_chopper.random((nJ, R)).T if self.any_random else None     # one row of draws per read
         flip = chopper_flips(T_each[None, :], self.n_c[:, None], self.in_chop_prob[:, None],

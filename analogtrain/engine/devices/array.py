@@ -18,6 +18,7 @@ import numpy as np
 from analogtrain.config.device import PulsedDevice
 from analogtrain.errors import ConfigError
 from analogtrain.seeding import standard_normal
+from analogtrain.engine.devices import rules
 from analogtrain.engine.devices.models import MODELS, ModelSpec
 from analogtrain.engine.devices.sampling import replica_constants, sample_device
 
@@ -76,7 +77,18 @@ class DeviceArray:
             # of a pulsed device's parameters stays local in memory
             self.signed_scale = np.stack([-self.p["scale_down"].ravel(), self.p["scale_up"].ravel()], 1).ravel()
             self.signed_slope = np.stack([-self.p["slope_down"].ravel(), self.p["slope_up"].ravel()], 1).ravel()
+            # the same entries with the device's bounds, one 16-byte row per (device, direction):
+            # row 2n + u = (scale, slope, w_min, w_max), so a pulsed device costs one row gather
+            lo, hi = self.p["w_min"].ravel(), self.p["w_max"].ravel()
+            self.signed_rows = np.stack([self.signed_scale, self.signed_slope, np.repeat(lo, 2), np.repeat(hi, 2)], 1)
         self.flat_p = {k: v.reshape(-1) for k, v in self.p.items()}
+        #: every rule constant is one scalar for all replicas (no per-device gather needed)
+        self.uniform_constants = all(k in self.c_rule for k in self.c)
+        #: the fast in-place kernel of the linear-step family applies (see pulse_rounds): its rule
+        #: reads only dw_min_std and mult_noise, which must then be one value for all replicas
+        self.fast_signed = self.spec.signed is not None and "dw_min_std" in self.c_rule
+        self._work: dict[str, np.ndarray] = {}
+        self._aggregate: np.ndarray | None = None
         self.has_write_noise = bool(np.any(self.c["write_noise"] > 0))
         self.has_c2c_noise = bool(np.any(self.c["dw_min_std"] > 0))
         self.has_decay = any(c.lifetime > 0 for c in cfgs)
@@ -106,9 +118,42 @@ class DeviceArray:
         """Clip physical states (R, out, in) to each device's bounds."""
         return np.clip(g, self.p["w_min"], self.p["w_max"])
 
+    def aggregate_tables(self) -> dict[str, np.ndarray]:
+        """The per-(device, direction) constants of the aggregated mode (docs/pulses.md §2.5),
+        built on first use, indexed like :attr:`signed_slope` (entry ``2 n + u``): ``log_rho =
+        log1p(slope)``, ``t = (s slope / rho)^2`` (s = dw_min_std of the device's replica) and
+        ``log1p_t``; ``steep`` marks slope <= -1 (no closed form; log_rho, t set to 0 there)."""
+        if self._aggregate is None:
+            slope = self.signed_slope.astype(np.float64)
+            s = np.repeat(self.c["dw_min_std"], 2 * self.plane)
+            steep = slope <= -1.0
+            ok = np.where(steep, 0.0, slope)
+            t = np.square(s * ok / (1.0 + ok))
+            self._aggregate = {"log_rho": np.log1p(ok).astype(self.dtype), "t": t.astype(self.dtype),
+                               "log1p_t": np.log1p(t).astype(self.dtype), "steep": steep,
+                               "any_steep": bool(steep.any())}
+        return self._aggregate
+
+    def all_constants(self) -> dict:
+        """The rule constants of every device (flat order): scalars where all replicas agree."""
+        if self.uniform_constants:
+            return self.c_rule
+        return {**self.c_rule, **{k: self.flat_p["const_" + k] for k in self.c if k not in self.c_rule}}
+
+    def work(self, name: str, n: int) -> np.ndarray:
+        """A reusable work buffer of at least ``n`` elements (``dtype``), kept between calls so
+        that the per-update hot path allocates nothing per round; returns its first n."""
+        buf = self._work.get(name)
+        if buf is None or buf.size < n:
+            buf = self._work[name] = np.empty(max(n, 2 * (buf.size if buf is not None else 0)), dtype=self.dtype)
+        return buf[:n]
+
     def constants_for(self, flat_idx: np.ndarray) -> dict:
         """Per-replica rule constants for the devices ``flat_idx``: scalars where all
-        replicas agree, gathered per-device arrays where they differ."""
+        replicas agree, gathered per-device arrays where they differ (the shared dict
+        itself when all agree: callers must not modify it)."""
+        if self.uniform_constants:
+            return self.c_rule
         out = dict(self.c_rule)
         for k in self.c:
             if k not in out:
@@ -152,14 +197,17 @@ def apply_pulses(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, counts: 
 
 def _apply_distinct(dev, w_flat, idx, counts, up, rng) -> None:
     """One entry per device (see :func:`apply_pulses`); all noise drawn in one call."""
-    eps = _noise(dev, rng, int(counts.sum()))
     if dev.spec.signed is not None:
-        if counts.max() == 1:  # one pulse per device (the common case): no sorting needed
-            pulse_rounds(dev, w_flat, idx, counts, up, eps, single=True)
+        n_ge = rounds_of(counts)
+        eps = _noise(dev, rng, sum(n_ge))
+        if len(n_ge) == 1:  # one pulse per device (the common case): no sorting needed
+            pulse_rounds(dev, w_flat, idx, counts, up, eps, n_ge=n_ge)
             return
         order = _order_by_count(counts)
-        pulse_rounds(dev, w_flat, idx[order], counts[order], up[order], eps)
+        sel = ((idx << 1) | up).take(order)                # signed index 2 n + up, by count
+        pulse_rounds(dev, w_flat, sel >> 1, None, sel & 1, eps, n_ge=n_ge, sel=sel)
         return
+    eps = _noise(dev, rng, int(counts.sum()))
     n_up = int(np.count_nonzero(up))
     key = counts.astype(np.int64) + (up.astype(np.int64) << 32)
     order = np.argsort(-key, kind="stable")
@@ -189,14 +237,27 @@ def _apply_sequences(dev, w_flat, idx, counts, up, rng) -> None:
 
 def _order_by_count(counts: np.ndarray) -> np.ndarray:
     """Stable order by count, descending (radix sort on uint8 where counts < 256)."""
+    if counts.dtype == np.uint8:
+        return np.argsort(~counts, kind="stable")
     if counts.max() < 256:
         return np.argsort(~counts.astype(np.uint8), kind="stable")
     return np.argsort(-counts.astype(np.int64), kind="stable")
 
 
-def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: np.ndarray, up: np.ndarray,
+def rounds_of(counts: np.ndarray) -> list[int]:
+    """``n_ge[r]`` = the number of devices with more than r pulses, r = 0 .. max(counts) - 1
+    (the size of round r's prefix once the devices are sorted by count); counts >= 1."""
+    n_ge = [counts.size]
+    while True:
+        n = int(np.count_nonzero(counts > len(n_ge)))
+        if n == 0:
+            return n_ge
+        n_ge.append(n)
+
+
+def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: np.ndarray | None, up: np.ndarray,
                  eps: np.ndarray | None, off: int = 0, *, starts: np.ndarray | None = None,
-                 single: bool = False) -> int:
+                 single: bool = False, n_ge: list[int] | None = None, sel: np.ndarray | None = None) -> int:
     """Give ``counts[k]`` pulses to device ``ii[k]``, in rounds; returns the noise offset after them.
 
     ``ii`` are distinct flat device indices sorted by their pulse count ``counts``
@@ -209,50 +270,58 @@ def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: n
     pulses (``starts`` None), or ``up[starts[k] + r]`` (``starts`` given: ``up`` lists the
     direction of every pulse, device-major, device k's from ``starts[k]`` on). A model
     with a signed rule (the linear-step family) evaluates both directions in one
-    expression; with ``starts`` None its step parameters are gathered once. Other models,
+    expression; with ``starts`` None its step parameters are gathered once, and when its
+    rule constants are shared by all replicas it runs in place
+    (:func:`~.rules.linear_step_pulse_q`: the noise factor ``q = 1 + s eps`` of every pulse
+    formed once, work buffers reused, the same float operations as the rule). Other models,
     with ``starts`` None, need one direction for all ``ii`` (they run that rule), else
     they evaluate both rules and pick per pulse. ``eps``: the N(0, 1) draws (None: no
     cycle-to-cycle noise). ``single``: every count is 1 (one round, ``ii`` need not be sorted).
+    ``n_ge`` (the round sizes) and ``sel`` (``2 ii + up``) may be given when known.
     """
     if ii.size == 0:
         return off
-    if single:
-        n_ge = [ii.size]
-    else:
+    if n_ge is None:
         # n_ge[r] = number of devices with more than r pulses (counts sorted descending)
-        n_ge = np.searchsorted(-counts.astype(np.int64), -np.arange(1, int(counts[0]) + 1), side="right").tolist()
+        n_ge = [ii.size] if single else \
+            np.searchsorted(-counts.astype(np.int64), -np.arange(1, int(counts[0]) + 1), side="right").tolist()
     spec, flat_p = dev.spec, dev.flat_p
-    c = dev.constants_for(ii)
     g = w_flat.take(ii)
-    lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
     ref = flat_p["ref"].take(ii) if dev.has_ref else None
-    if spec.signed is not None and starts is None:
-        sel = 2 * ii + up
-        scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
-
-        def step(r, n, e):
-            return spec.signed(g[:n], scale[:n], slope[:n], e, _slice(c, n))
-    elif spec.signed is not None:
-        def step(r, n, e):
-            sel = 2 * ii[:n] + up.take(starts[:n] + r)
-            return spec.signed(g[:n], dev.signed_scale.take(sel), dev.signed_slope.take(sel), e, _slice(c, n))
-    elif starts is None:
-        rule, names = (spec.up, spec.up_params) if up[0] else (spec.down, spec.down_params)
-        p = {k: flat_p[k].take(ii) for k in names}
-
-        def step(r, n, e):
-            return rule(g[:n], _slice(p, n), e, _slice(c, n))
+    if dev.fast_signed and starts is None:
+        step, lo, hi = _signed_step(dev, g, ii, sel if sel is not None else (ii << 1) | up, n_ge, eps, off)
     else:
-        def step(r, n, e):
-            u = up.take(starts[:n] + r)
-            pu = {k: flat_p[k].take(ii[:n]) for k in spec.up_params}
-            pd = {k: flat_p[k].take(ii[:n]) for k in spec.down_params}
-            cn = _slice(c, n)
-            return np.where(u, spec.up(g[:n], pu, e, cn), spec.down(g[:n], pd, e, cn))
+        c = dev.constants_for(ii)
+        lo, hi = flat_p["w_min"].take(ii), flat_p["w_max"].take(ii)
+        noise = (lambda o, n: eps[o:o + n]) if eps is not None else (lambda o, n: 0.0)
+        if spec.signed is not None and starts is None:
+            sel = 2 * ii + up
+            scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
+
+            def step(r, n, o):
+                return spec.signed(g[:n], scale[:n], slope[:n], noise(o, n), _slice(c, n))
+        elif spec.signed is not None:
+            def step(r, n, o):
+                sel = 2 * ii[:n] + up.take(starts[:n] + r)
+                return spec.signed(g[:n], dev.signed_scale.take(sel), dev.signed_slope.take(sel), noise(o, n),
+                                   _slice(c, n))
+        elif starts is None:
+            rule, names = (spec.up, spec.up_params) if up[0] else (spec.down, spec.down_params)
+            p = {k: flat_p[k].take(ii) for k in names}
+
+            def step(r, n, o):
+                return rule(g[:n], _slice(p, n), noise(o, n), _slice(c, n))
+        else:
+            def step(r, n, o):
+                u = up.take(starts[:n] + r)
+                pu = {k: flat_p[k].take(ii[:n]) for k in spec.up_params}
+                pd = {k: flat_p[k].take(ii[:n]) for k in spec.down_params}
+                cn, e = _slice(c, n), noise(o, n)
+                return np.where(u, spec.up(g[:n], pu, e, cn), spec.down(g[:n], pd, e, cn))
     if ref is not None:
         g += ref
-    for r, n in enumerate(n_ge):
-        gk = step(r, n, eps[off:off + n] if eps is not None else 0.0)
+    for r, n in enumerate(n_ge):          # the one loop over pulse rounds
+        gk = step(r, n, off)
         np.maximum(gk, lo[:n], out=gk)
         np.minimum(gk, hi[:n], out=g[:n])
         off += n
@@ -260,6 +329,104 @@ def pulse_rounds(dev: DeviceArray, w_flat: np.ndarray, ii: np.ndarray, counts: n
         g -= ref
     w_flat[ii] = g
     return off
+
+
+def _signed_step(dev: DeviceArray, g: np.ndarray, ii: np.ndarray, sel: np.ndarray, n_ge: list[int],
+                 eps: np.ndarray | None, off: int):
+    """The in-place round step of the linear-step family with shared rule constants, for
+    :func:`pulse_rounds`: returns (step, w_min, w_max) of the devices ``ii`` (``sel = 2 ii + up``
+    their signed step entries). The noise factor ``q = 1 + s eps`` of every pulse is formed
+    once; each round runs :func:`~.rules.linear_step_pulse_q` (the same float operations as
+    :func:`~.rules.linear_step_pulse`) into reused buffers."""
+    K, total = ii.size, sum(n_ge)
+    c = dev.c_rule
+    if total > 2 * K:   # many rounds: contiguous step parameters (a strided column costs more per round)
+        lo, hi = dev.flat_p["w_min"].take(ii), dev.flat_p["w_max"].take(ii)
+        scale, slope = dev.signed_scale.take(sel), dev.signed_slope.take(sel)
+    else:               # one or two rounds: one (K, 4) row gather, used as strided columns
+        scale, slope, lo, hi = dev.signed_rows.take(sel, axis=0).T
+    q = None
+    if eps is not None:
+        q = np.multiply(eps[off:off + total], c["dw_min_std"], out=dev.work("q", total))
+        np.add(q, 1.0, out=q)
+    out, tmp = dev.work("out", K), dev.work("tmp", K)
+    mult = c["mult_noise"]
+
+    def step(r, n, o):
+        return rules.linear_step_pulse_q(g[:n], scale[:n], slope[:n], q[o - off:o - off + n] if q is not None else None,
+                                         mult, out[:n], tmp[:n])
+    return step, lo, hi
+
+
+def apply_aggregated(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray, counts: np.ndarray, up: np.ndarray,
+                     rng: np.random.Generator) -> None:
+    """``pulse_mode = "aggregated"`` (docs/pulses.md §2.5): the ``counts[k]`` same-direction pulses
+    of device ``idx[k]`` (distinct devices, one update) in closed form, one N(0, 1) draw per
+    device, then one clip::
+
+        g <- clip(mean_n(g) + sqrt(var_n(g)) xi, w_min, w_max)       (rules.linear_step_aggregate)
+
+    exact in law for additive noise and without noise, the first two moments for
+    multiplicative noise; models without a closed form (power, exp step) take the exact path,
+    and so do devices whose single step overshoots its fixed point (signed slope <= -1, a
+    device whose range the draw has nearly collapsed; they draw their noise after the others).
+    The per-entry constants (log rho, t) come from :meth:`DeviceArray.aggregate_tables`, so an
+    update costs one exponential per device (two with multiplicative noise), in the array's
+    dtype.
+    """
+    if dev.spec.signed is None or counts.max() == 1:
+        # no closed form; or one pulse per device, where the exact rule already is the law of §2.5
+        _apply_distinct(dev, w_flat, idx, counts, up, rng)
+        return
+    sel = (idx << 1) | up
+    tab = dev.aggregate_tables()
+    mult = dev.c_rule["mult_noise"]
+    ref = dev.flat_p["ref"].take(idx) if dev.has_ref else 0.0
+    g0 = w_flat.take(idx) + ref
+    s = dev.constants_for(idx)["dw_min_std"]
+    mean, var = rules.linear_step_aggregate_fast(
+        g0, dev.signed_scale.take(sel), dev.signed_slope.take(sel), counts.astype(dev.dtype), s, mult,
+        tab["log_rho"].take(sel), tab["log1p_t"].take(sel) if mult else None, tab["t"].take(sel) if mult else None)
+    if dev.has_c2c_noise:
+        mean += np.sqrt(var) * standard_normal(rng, idx.size, dev.dtype)
+    g = np.clip(mean, dev.flat_p["w_min"].take(idx), dev.flat_p["w_max"].take(idx))
+    steep = np.flatnonzero(tab["steep"].take(sel)) if tab["any_steep"] else ()
+    if len(steep):
+        g[steep] = g0[steep]                      # these keep their state here and run exactly below
+    w_flat[idx] = g - ref
+    if len(steep):
+        _apply_distinct(dev, w_flat, idx[steep], counts[steep], up[steep], rng)
+
+
+def apply_expected(dev: DeviceArray, w_flat: np.ndarray, idx: np.ndarray | None, n: np.ndarray,
+                   up: np.ndarray) -> None:
+    """``pulse_mode = "expected"`` (docs/pulses.md §2.6): device ``idx[k]`` takes the deterministic
+    expected step of ``n[k]`` (real, >= 0) pulses through its response function, one explicit
+    Euler step, then the clip::
+
+        g <- clip(g + n step_up(g), w_min, w_max)     (up)
+        g <- clip(g - n step_down(g), w_min, w_max)   (down)
+
+    ``step_*`` the noise-free step of one pulse at g (the model's ``magnitudes``); no
+    cycle-to-cycle noise. ``idx`` None: every device, ``n`` and ``up`` in flat order (a dense
+    update needs no gathers; devices with n = 0 keep their weight exactly).
+    """
+    spec, flat_p = dev.spec, dev.flat_p
+    names = dict.fromkeys(spec.up_params + spec.down_params + ("w_max", "w_min"))
+    if idx is None:
+        p, c, w0 = {k: flat_p[k] for k in names}, dev.all_constants(), w_flat
+        ref = flat_p["ref"] if dev.has_ref else 0.0
+    else:
+        p, c, w0 = {k: flat_p[k].take(idx) for k in names}, dev.constants_for(idx), w_flat.take(idx)
+        ref = flat_p["ref"].take(idx) if dev.has_ref else 0.0
+    g = w0 + ref
+    step_up, step_down = spec.magnitudes(g, p, c)
+    n = n.astype(dev.dtype, copy=False)
+    g = np.clip(g + np.where(up, n * step_up, -n * step_down), p["w_min"], p["w_max"]) - ref
+    if idx is None:
+        np.copyto(w_flat, g, where=n > 0)
+    else:
+        w_flat[idx] = g
 
 
 def _noise(dev: DeviceArray, rng: np.random.Generator, n: int):

@@ -37,6 +37,99 @@ def linear_step_pulse(g, scale, slope, eps, c):
     return g + scale * (1.0 + s * eps) + slope * g
 
 
+def linear_step_pulse_q(g, scale, slope, q, mult_noise, out, tmp):
+    """:func:`linear_step_pulse` written into ``out``, with the noise factor ``q = 1 + s eps``
+    given (None: no noise, q = 1) and ``tmp`` a work buffer of g's shape::
+
+        multiplicative noise:  out = g + (scale + slope g) q
+        additive noise:        out = g + scale q + slope g
+
+    The same float operations in the same order as :func:`linear_step_pulse` (so the same
+    bits), without temporaries: the inner loop of the pulse rounds.
+    """
+    if mult_noise:
+        np.multiply(slope, g, out=tmp)
+        np.add(scale, tmp, out=tmp)
+        if q is not None:
+            np.multiply(tmp, q, out=tmp)
+        np.add(g, tmp, out=out)
+    else:
+        if q is not None:
+            np.multiply(scale, q, out=out)
+            np.add(g, out, out=out)
+        else:
+            np.add(g, scale, out=out)
+        np.multiply(slope, g, out=tmp)
+        np.add(out, tmp, out=out)
+    return out
+
+
+def geometric_sum(log_rho, n):
+    """``sum_{k=0}^{n-1} rho^k = expm1(n L) / expm1(L)`` with ``L = log rho`` (``n`` where L = 0),
+    evaluated without the cancellation of ``(1 - rho^n) / (1 - rho)`` near rho = 1."""
+    den = np.expm1(log_rho)
+    return np.divide(np.expm1(n * log_rho), den, out=np.array(n, dtype=np.float64, copy=True), where=den != 0)
+
+
+def linear_step_aggregate(g, scale, slope, n, s, mult_noise):
+    """Mean and variance of the state after ``n`` pulses of one direction of the linear-step family,
+    before any clip (docs/pulses.md §2.5); signed ``(scale, slope)`` as in :func:`linear_step_pulse`.
+
+    With ``rho = 1 + slope`` (|slope| < 1) and ``b = -scale / slope`` the noise-free fixed point::
+
+        mean     = rho^n g + scale sum_{k<n} rho^k          (= b - (b - g) rho^n for slope != 0)
+        additive noise:       var = (s scale)^2 sum_{k<n} rho^(2k)            (exact: a normal law)
+        multiplicative noise: var = (s u)^2 rho^(2n - 2) sum_{k<n} (1 + t)^k,
+                              u = scale + slope g (the first step), t = (s slope / rho)^2
+
+    All in float64; n (float) may be 0 (mean g, variance 0).
+    """
+    L = np.log1p(slope)
+    mean = np.exp(n * L) * g + scale * geometric_sum(L, n)
+    if mult_noise:
+        u = scale + slope * g
+        t = np.square(s * slope / (1.0 + slope))
+        var = np.square(s * u) * np.exp((2.0 * n - 2.0) * L) * geometric_sum(np.log1p(t), n)
+        var = np.where(n > 0, var, 0.0)
+    else:
+        var = np.square(s * scale) * geometric_sum(2.0 * L, n)
+    return mean, var
+
+
+def linear_step_aggregate_fast(g, scale, slope, n, s, mult_noise, log_rho, log1p_t, t):
+    """:func:`linear_step_aggregate` in the array's own dtype, with the per-entry constants
+    ``log_rho = log1p(slope)``, ``t = (s slope / rho)^2`` and ``log1p(t)`` given (tabled once per
+    device and direction)::
+
+        rho^n - 1 = expm1(n log_rho)            (no cancellation, whatever the slope)
+        sum_{k<n} rho^k = (rho^n - 1) / slope                           (n where slope = 0)
+        additive:        var = (s scale)^2 (rho^n - 1)(rho^n + 1) / (slope (2 + slope))
+        multiplicative:  var = (s u)^2 (rho^n / rho)^2 expm1(n log1p t) / t   (n where t = 0)
+
+    (``rho^(2n) - 1 = (rho^n - 1)(rho^n + 1)``, ``rho^2 - 1 = slope (2 + slope)``). One
+    exponential per device, two with multiplicative noise.
+    """
+    em = np.expm1(n * log_rho)
+    rho_n = em + 1
+    zero = slope == 0
+    any_zero = bool(zero.any())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        geo = em / slope
+        if any_zero:
+            geo = np.where(zero, n, geo)
+        mean = rho_n * g + scale * geo
+        if mult_noise:
+            geo_t = np.expm1(n * log1p_t) / t
+            geo_t = np.where(t == 0, n, geo_t)
+            var = np.square(s * (scale + slope * g)) * np.square(rho_n / (1 + slope)) * geo_t
+        else:
+            geo2 = em * (rho_n + 1) / (slope * (2 + slope))
+            if any_zero:
+                geo2 = np.where(zero, n, geo2)
+            var = np.square(s * scale) * geo2
+    return mean, var
+
+
 def linear_step_up(g, p, eps, c):
     """Up pulse: ``g + (scale_up + slope_up g)(1 + s eps)`` (multiplicative noise) or
     ``g + scale_up (1 + s eps) + slope_up g`` (additive)."""

@@ -45,6 +45,7 @@ class LayerFactory:
     count_pulses: bool = False
     weight_scaling_omega: float = 1.0
     index: int = 0
+    pulse_mode: str = "exact"
 
     def make(self, out_size: int, in_size: int, init_fan_in: int, bias: bool, extra_in: int = 0):
         """(algorithm, bias or None, alpha) for an (out, in) array; W and b ~ U(+-1/sqrt(fan_in)).
@@ -58,7 +59,7 @@ class LayerFactory:
         alg = build_stack([self.algorithm], [self.alg_cfg], [self.dev_w],
                           [self.dev_a] if self.dev_a is not None else None, out_size, in_size, io=self.io,
                           seed=self.seed, replica_seeds=[self.seed], stack_id=k, dtype=self.dtype,
-                          count_pulses=self.count_pulses, device_path=(k,))
+                          count_pulses=self.count_pulses, device_path=(k,), pulse_mode=self.pulse_mode)
         rng = generator(self.seed, "init", k)
         bound = 1.0 / np.sqrt(init_fan_in)
         w0 = rng.uniform(-bound, bound, (1, out_size, in_size))
